@@ -1,0 +1,3 @@
+//! Who someone is and what they may do: password hashing, sessions, CSRF and roles.
+
+pub mod tokens;

@@ -1,0 +1,141 @@
+//! One error type for the whole application. It separates what a user is told (a plain
+//! sentence, field errors) from what is logged (the cause chain, with a reference the user can
+//! quote). Handlers return `Result<_, AppError>`; the `web::errors` middleware turns any error
+//! response into an HTML page or, under `/api`, an RFC 9457 problem document.
+
+use actix_web::http::StatusCode;
+use actix_web::ResponseError;
+
+use crate::domain::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    /// Not signed in (pages redirect to the sign-in page; the API answers 401).
+    #[error("sign in required")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0}")]
+    BadRequest(String),
+    /// Input that failed validation; every problem at once, by field path.
+    #[error("{} validation error(s)", .0.len())]
+    Validation(Vec<FieldError>),
+    /// A stale edit or a state that no longer allows the action.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("too many attempts: {0}")]
+    TooManyRequests(String),
+    /// A dependency (the database) cannot be reached: 503, with the cause logged.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error")]
+    Database(#[from] diesel::result::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(format!("no database connection: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl AppError {
+    /// A stable identifier for the kind of error (the problem document's `type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppError::NotFound => "not-found",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden => "forbidden",
+            AppError::BadRequest(_) => "bad-request",
+            AppError::Validation(_) => "validation",
+            AppError::Conflict(_) => "conflict",
+            AppError::PayloadTooLarge(_) => "payload-too-large",
+            AppError::TooManyRequests(_) => "too-many-requests",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Database(_) | AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the user may be told. Server-side causes stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::NotFound => "The page or record you asked for does not exist.".into(),
+            AppError::Unauthenticated => "Sign in to continue.".into(),
+            AppError::Forbidden => "You do not have permission to do this.".into(),
+            AppError::BadRequest(m) | AppError::Conflict(m) => m.clone(),
+            AppError::Validation(errors) => match errors.as_slice() {
+                [one] => one.to_string(),
+                _ => format!("There are {} problems with what was sent.", errors.len()),
+            },
+            AppError::PayloadTooLarge(limit) => {
+                format!(
+                    "The upload is too large. The limit is {}.",
+                    human_bytes(*limit)
+                )
+            }
+            AppError::TooManyRequests(m) => m.clone(),
+            AppError::Unavailable(_) => {
+                "The service is temporarily unavailable. Try again in a few minutes.".into()
+            }
+            AppError::Database(_) | AppError::Internal(_) => {
+                "Sorry, there is a problem with the service. Try again later.".into()
+            }
+        }
+    }
+
+    /// Whether the cause belongs in the error log (server faults) rather than being the
+    /// user's to fix.
+    pub fn is_server_fault(&self) -> bool {
+        self.status_code().is_server_error()
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+pub fn human_bytes(n: usize) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.0} MB", n as f64 / (1024.0 * 1024.0))
+    } else if n >= 1024 {
+        format!("{:.0} KB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The full cause chain of an error, for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

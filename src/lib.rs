@@ -1,0 +1,12 @@
+//! `dma`: the digital maturity assessment engine. The pure core (`domain`) knows the
+//! questionnaire format and the scoring rules and does no I/O; `db`, `web`, `mail` and `cli`
+//! are thin edges around it. ARCHITECTURE.md explains the layout.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,207 @@
+//! Turns every error response into something a person or a program can use: an HTML page in
+//! the service's layout, or under `/api` an RFC 9457 problem document. Handlers, extractors
+//! (a malformed form, an oversized body) and unknown routes all pass through here, so no user
+//! ever sees a bare status line, and server faults are logged once with a reference that the
+//! page shows.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::error::{error_chain, AppError};
+use crate::web::AppState;
+
+/// What an error response says, whatever produced it.
+struct Described {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    field_errors: Vec<crate::domain::FieldError>,
+    reference: Option<String>,
+}
+
+fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
+    let status = res.status();
+    let error = res.response().error();
+    let app_error = error.and_then(|e| e.as_error::<AppError>());
+    let reference = status
+        .is_server_error()
+        .then(|| crate::auth::tokens::random_token()[..10].to_uppercase());
+    if let Some(reference) = &reference {
+        let cause = match (app_error, error) {
+            (Some(e), _) => error_chain(e),
+            (None, Some(e)) => e.to_string(),
+            (None, None) => "no error attached".to_string(),
+        };
+        tracing::error!(%reference, path = %res.request().path(), %status, error = %cause, "request failed");
+    }
+    if let Some(e) = app_error {
+        return Described {
+            status,
+            kind: e.kind(),
+            message: e.public_message(),
+            field_errors: match e {
+                AppError::Validation(errs) => errs.clone(),
+                _ => Vec::new(),
+            },
+            reference,
+        };
+    }
+    let (kind, message) = match status {
+        StatusCode::NOT_FOUND => ("not-found", AppError::NotFound.public_message()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "This address does not accept that kind of request.".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "The upload is too large for this service.".to_string(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            AppError::Internal(anyhow::anyhow!("")).public_message(),
+        ),
+        _ => (
+            "bad-request",
+            match error {
+                // Extractor errors (a malformed form or JSON body) describe the input, not
+                // the server, so they are safe and useful to repeat.
+                Some(e) => format!("The request could not be read: {e}"),
+                None => "The request could not be understood.".to_string(),
+            },
+        ),
+    };
+    Described {
+        status,
+        kind,
+        message,
+        field_errors: Vec::new(),
+        reference,
+    }
+}
+
+fn heading(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "There is a problem with what you sent",
+        401 => "Sign in to continue",
+        403 => "You do not have permission to view this page",
+        404 => "Page not found",
+        405 => "This address does not accept that request",
+        409 => "This has changed since you opened it",
+        413 => "The upload is too large",
+        429 => "Too many attempts",
+        503 => "The service is temporarily unavailable",
+        _ => "Sorry, there is a problem with the service",
+    }
+}
+
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let already_rendered =
+        res.response().error().is_none() && res.headers().contains_key(header::CONTENT_TYPE);
+    if status.as_u16() < 400 || already_rendered {
+        return Ok(res.map_into_boxed_body());
+    }
+    let described = describe(&res);
+    let (req, _) = res.into_parts();
+    let is_api = req.path().starts_with("/api/");
+    let response = if is_api {
+        problem(&described)
+    } else if described.status == StatusCode::UNAUTHORIZED {
+        let next = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_string();
+        HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/login?next={}", urlencode(&next)),
+            ))
+            .finish()
+    } else {
+        page(&req, &described)
+    };
+    Ok(ServiceResponse::new(req, response))
+}
+
+fn problem(d: &Described) -> HttpResponse {
+    let mut body = json!({
+        "type": format!("/problems/{}", d.kind),
+        "title": heading(d.status),
+        "status": d.status.as_u16(),
+        "detail": d.message,
+    });
+    if !d.field_errors.is_empty() {
+        body["errors"] = json!(d
+            .field_errors
+            .iter()
+            .map(|e| json!({"path": e.path, "message": e.message}))
+            .collect::<Vec<_>>());
+    }
+    if let Some(r) = &d.reference {
+        body["reference"] = json!(r);
+    }
+    HttpResponse::build(d.status)
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}
+
+fn page(req: &actix_web::HttpRequest, d: &Described) -> HttpResponse {
+    let html = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        let data = json!({
+            "status": d.status.as_u16(),
+            "heading": heading(d.status),
+            "message": d.message,
+            "reference": d.reference,
+            "errors": d.field_errors.iter().map(|e| json!({"href": format!("#{}", e.path), "message": e.to_string()})).collect::<Vec<_>>(),
+        });
+        super::page::render_html(state, None, "error", heading(d.status), data).ok()
+    });
+    match html {
+        Some(html) => HttpResponse::build(d.status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        // The templates themselves failed: still say something useful.
+        None => HttpResponse::build(d.status)
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{}\n\n{}", heading(d.status), d.message)),
+    }
+}
+
+/// Percent-encode a value for use in a query string.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The fallback for unknown routes.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencode_keeps_paths_readable_and_escapes_the_rest() {
+        assert_eq!(urlencode("/a/b?c=d&e"), "/a/b%3Fc%3Dd%26e");
+        assert_eq!(urlencode("é"), "%C3%A9");
+    }
+}

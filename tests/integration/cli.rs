@@ -1,0 +1,138 @@
+//! The real `dma` binary, as an operator runs it.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{backends, TestDb};
+
+pub fn dma() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dma"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("DMA_CONFIG")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_health(port: u16, child: &mut std::process::Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("dma serve exited early: {status}");
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = dma().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for command in ["serve", "migrate"] {
+        assert!(text.contains(command), "--help lacks {command}: {text}");
+    }
+    let out = dma().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("--bind"));
+}
+
+#[test]
+fn serve_in_an_empty_folder_uses_embedded_sqlite_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = dma()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let healthy = wait_for_health(port, &mut child);
+    if !healthy {
+        let _ = child.kill();
+    }
+    assert!(healthy, "/healthz never answered");
+    assert!(
+        dir.path().join("data/dma.sqlite3").exists(),
+        "no embedded database created"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "unclean exit after SIGTERM: {exit}");
+}
+
+#[test]
+fn migrate_reports_what_it_applied_on_each_backend() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dma()
+            .current_dir(dir.path())
+            .env("DATABASE_URL", db.url_string())
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            report["applied"].as_array().unwrap().len(),
+            1,
+            "[{backend}] {report}"
+        );
+        assert!(
+            !report["database"].as_str().unwrap().contains("postgres://"),
+            "URL printed"
+        );
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dma()
+        .current_dir(dir.path())
+        .env("DMA_BIND", "everywhere")
+        .env(
+            "DMA_SECRET_KEY",
+            "0123456789abcdef0123456789abcdef-secret-value",
+        )
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DMA_BIND"), "{stderr}");
+    assert!(!stderr.contains("secret-value"), "secret printed: {stderr}");
+}

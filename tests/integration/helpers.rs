@@ -1,0 +1,159 @@
+//! Test harness: each test gets its own database (a temporary SQLite file, or a new
+//! PostgreSQL database created for it and dropped afterwards) and its own server on port 0.
+//! `backends()` lists SQLite always and PostgreSQL when `TEST_DATABASE_URL` names a server, so
+//! every test body runs once per backend; with `CI=true` a missing PostgreSQL is an error, not
+//! a quiet SQLite-only run.
+
+use std::collections::BTreeMap;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use dma::config::Settings;
+use dma::db::{Backend, DatabaseUrl, Db, DbConnection};
+use dma::web::Application;
+
+pub fn backends() -> Vec<Backend> {
+    let mut list = vec![Backend::Sqlite];
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => list.push(Backend::Postgres),
+        _ => assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL half of the suite would not run"
+        ),
+    }
+    list
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    _dir: tempfile::TempDir,
+    pg_drop: Option<(String, String)>,
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: DatabaseUrl::Sqlite(dir.path().join("test.sqlite3")),
+                _dir: dir,
+                pg_drop: None,
+            },
+            Backend::Postgres => {
+                let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+                let name = format!("dma_test_{}", &dma::auth::tokens::random_token()[..16]);
+                let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("cannot reach PostgreSQL at TEST_DATABASE_URL: {e}")
+                });
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                TestDb {
+                    url: DatabaseUrl::Postgres(replace_database(&admin, &name)),
+                    _dir: dir,
+                    pg_drop: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    pub fn url_string(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Postgres(u) => u.clone(),
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        }
+    }
+
+    pub fn connect(&self) -> DbConnection {
+        dma::db::establish(&self.url).expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg_drop {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub db: Db,
+    pub client: reqwest::Client,
+    /// Held so the data folder and the database live as long as the app.
+    _data_dir: tempfile::TempDir,
+    _test_db: TestDb,
+}
+
+/// Settings for a test instance: its own database, data folder and port 0.
+pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path) -> Settings {
+    let env: BTreeMap<String, String> = [
+        ("DATABASE_URL", test_db.url_string()),
+        ("DMA_DATA_DIR", data_dir.display().to_string()),
+        ("DMA_BIND", "127.0.0.1:0".to_string()),
+        ("DMA_WORKERS", "2".to_string()),
+        ("DMA_DB_POOL_SIZE", "4".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Settings::from_sources(None, &env).expect("test settings")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let test_db = TestDb::new(backend);
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let settings = test_settings(&test_db, data_dir.path());
+        let db = dma::web::open_database(&settings)
+            .await
+            .expect("open database");
+        let app = Application::build_with_db(settings, db.clone())
+            .await
+            .expect("build application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            backend,
+            db,
+            client,
+            _data_dir: data_dir,
+            _test_db: test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}", self.backend))
+    }
+}

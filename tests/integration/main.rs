@@ -1,0 +1,10 @@
+//! The one integration-test binary: it links once, and each module covers one area of the
+//! product against real databases (see `helpers`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod foundation;
+mod storage;
