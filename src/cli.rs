@@ -39,6 +39,77 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Check, import, publish, export, list and compare question sets.
+    Questionnaire {
+        #[command(subcommand)]
+        command: QuestionnaireCommand,
+    },
+    /// Score an answers file against a question set and print the scores as JSON.
+    Score {
+        /// The question set (YAML or JSON).
+        #[arg(long, value_name = "FILE")]
+        questionnaire: PathBuf,
+        /// The answers (YAML or JSON; see the format spec, section 7).
+        #[arg(long, value_name = "FILE")]
+        answers: PathBuf,
+    },
+    /// Accounts for administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuestionnaireCommand {
+    /// Validate a definition; print a one-line JSON summary, or every error with its path.
+    Check { file: PathBuf },
+    /// Validate and store a definition as a draft (replacing a draft of the same version).
+    Import {
+        file: PathBuf,
+        /// Publish it at once; a published version can never change.
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Publish a stored draft, making it immutable.
+    Publish { key: String, version: String },
+    /// Print a stored version in the definition format.
+    Export {
+        key: String,
+        version: String,
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: ExportFormat,
+    },
+    /// List stored question sets and versions with their status, as JSON.
+    List,
+    /// Compare two stored versions: added, removed, reworded and rescored questions, and which
+    /// domains stay comparable year on year.
+    Diff {
+        key: String,
+        version_a: String,
+        version_b: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator account (the first one on a new install) and print a
+    /// single-use link, valid for 7 days, where they choose their password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input instead of printing a link (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +139,278 @@ fn format_error(e: &anyhow::Error) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// Bad input: the sentences go to stderr and the command exits 1.
+fn refuse(errors: &[crate::domain::FieldError]) -> ExitCode {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    ExitCode::FAILURE
+}
+
+fn read_input(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > limit as u64 {
+        return Err(format!(
+            "{}: the file is {} bytes; the limit is {limit}",
+            path.display(),
+            meta.len()
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_or_refuse(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, ExitCode> {
+    read_input(path, limit).map_err(|message| {
+        eprintln!("{message}");
+        ExitCode::FAILURE
+    })
+}
+
+async fn open_db(cli: &Cli) -> anyhow::Result<crate::db::Db> {
+    let settings = settings(cli)?;
+    crate::web::open_database(&settings).await
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn questionnaire_command(
+    cli: &Cli,
+    command: &QuestionnaireCommand,
+) -> anyhow::Result<ExitCode> {
+    use crate::domain::questionnaire::{self, MAX_DEFINITION_BYTES};
+    use crate::questionnaires as store;
+    let actor = crate::audit::Actor::system("cli");
+    match command {
+        QuestionnaireCommand::Check { file } => {
+            let bytes = match read_or_refuse(file, MAX_DEFINITION_BYTES) {
+                Ok(b) => b,
+                Err(code) => return Ok(code),
+            };
+            match questionnaire::load_with_warnings(&bytes) {
+                Ok((q, warnings)) => {
+                    for w in &warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "valid": true, "key": q.key, "version": q.version,
+                            "domains": q.domains.len(), "questions": q.questions().count(),
+                            "warnings": warnings.len(),
+                        })
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => Ok(refuse(&errors)),
+            }
+        }
+        QuestionnaireCommand::Import { file, publish } => {
+            let bytes = match read_or_refuse(file, MAX_DEFINITION_BYTES) {
+                Ok(b) => b,
+                Err(code) => return Ok(code),
+            };
+            let db = open_db(cli).await?;
+            let publish = *publish;
+            let result = db
+                .write(move |conn| Ok(store::import(conn, &actor, &bytes, publish)))
+                .await?;
+            match result {
+                Ok(outcome) => {
+                    for w in &outcome.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    print_json(&outcome)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(store::ImportError::Invalid(errors)) => Ok(refuse(&errors)),
+                Err(store::ImportError::App(e)) => Err(e.into()),
+            }
+        }
+        QuestionnaireCommand::Publish { key, version } => {
+            let db = open_db(cli).await?;
+            let (key, version) = (key.clone(), version.clone());
+            match db
+                .write(move |conn| store::publish(conn, &actor, &key, &version))
+                .await
+            {
+                Ok(summary) => {
+                    print_json(&summary)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(refuse_app(e)),
+            }
+        }
+        QuestionnaireCommand::Export {
+            key,
+            version,
+            format,
+        } => {
+            let db = open_db(cli).await?;
+            let (key, version) = (key.clone(), version.clone());
+            match db.read(move |conn| store::get(conn, &key, &version)).await {
+                Ok(stored) => {
+                    let text = match format {
+                        ExportFormat::Yaml => questionnaire::to_yaml(&stored.questionnaire),
+                        ExportFormat::Json => questionnaire::to_json(&stored.questionnaire),
+                    };
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(refuse_app(e)),
+            }
+        }
+        QuestionnaireCommand::List => {
+            let db = open_db(cli).await?;
+            print_json(&db.read(store::list).await?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        QuestionnaireCommand::Diff {
+            key,
+            version_a,
+            version_b,
+        } => {
+            let db = open_db(cli).await?;
+            let (k, a, b) = (key.clone(), version_a.clone(), version_b.clone());
+            let pair = db
+                .read(move |conn| Ok((store::get(conn, &k, &a)?, store::get(conn, &k, &b)?)))
+                .await;
+            match pair {
+                Ok((a, b)) => {
+                    let diff =
+                        crate::domain::comparability::diff(&a.questionnaire, &b.questionnaire);
+                    print_json(&diff)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(refuse_app(e)),
+            }
+        }
+    }
+}
+
+/// An application error caused by the user's input (an unknown version, a published one):
+/// a sentence on stderr and exit 1. Server faults still propagate.
+fn refuse_app(e: crate::error::AppError) -> ExitCode {
+    let message = match &e {
+        crate::error::AppError::NotFound => {
+            "no such question set or version (see `dma questionnaire list`)".to_string()
+        }
+        other => other.public_message(),
+    };
+    if e.is_server_fault() {
+        eprintln!("error: {}", crate::error::error_chain(&e));
+    } else {
+        eprintln!("{message}");
+    }
+    ExitCode::FAILURE
+}
+
+fn score_command(questionnaire_file: &std::path::Path, answers_file: &std::path::Path) -> ExitCode {
+    use crate::domain::{answers, questionnaire, scoring};
+    let definition = match read_or_refuse(questionnaire_file, questionnaire::MAX_DEFINITION_BYTES) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let q = match questionnaire::load(&definition) {
+        Ok(q) => q,
+        Err(errors) => return refuse(&errors),
+    };
+    let raw = match read_or_refuse(answers_file, answers::MAX_ANSWERS_BYTES) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let file = match answers::parse_answers_file(&raw) {
+        Ok(f) => f,
+        Err(errors) => return refuse(&errors),
+    };
+    let given = match file.validate_for(&q) {
+        Ok(a) => a,
+        Err(errors) => return refuse(&errors),
+    };
+    let report = scoring::score(&q, &given);
+    match serde_json::to_string_pretty(&scoring::cli_json(&report)) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn admin_command(cli: &Cli, command: &AdminCommand) -> anyhow::Result<ExitCode> {
+    use crate::auth::{password, roles::Role, users};
+    let AdminCommand::Create {
+        email,
+        name,
+        password_stdin,
+    } = command;
+    let email = match users::EmailAddress::parse(email) {
+        Ok(e) => e,
+        Err(message) => {
+            eprintln!("--email: {message}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let chosen = if *password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if let Some(problem) = password::policy_problem(&line, email.as_str(), name) {
+            eprintln!("password: {problem}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Some(password::hash(&line)?)
+    } else {
+        None
+    };
+    let settings = settings(cli)?;
+    let base_url = settings.base_url.clone();
+    let db = crate::web::open_database(&settings).await?;
+    let name = name.clone();
+    let result = db
+        .write(move |conn| {
+            let actor = crate::audit::Actor::system("cli");
+            let user = users::create(
+                conn,
+                &actor,
+                users::NewUser {
+                    email: &email,
+                    name: &name,
+                    role: Role::Administrator,
+                    organisation_id: None,
+                    group_organisation_id: None,
+                    group_region: None,
+                },
+            )?;
+            match chosen {
+                Some(hash) => {
+                    users::set_password_hash(conn, &actor, user.id, &hash)?;
+                    Ok((user, None))
+                }
+                None => {
+                    let token = users::issue_link_token(conn, user.id, users::INVITATION)?;
+                    Ok((user, Some(token)))
+                }
+            }
+        })
+        .await;
+    match result {
+        Ok((user, token)) => {
+            let link = token.map(|t| format!("{base_url}/account/set-password?token={t}"));
+            print_json(
+                &serde_json::json!({"id": user.id, "email": user.email, "role": user.role, "set_password_link": link}),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(refuse_app(e)),
+    }
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -101,5 +444,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Questionnaire { command } => questionnaire_command(&cli, command).await,
+        Command::Score {
+            questionnaire,
+            answers,
+        } => Ok(score_command(questionnaire, answers)),
+        Command::Admin { command } => admin_command(&cli, command).await,
     }
 }

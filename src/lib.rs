@@ -2,11 +2,13 @@
 //! questionnaire format and the scoring rules and does no I/O; `db`, `web`, `mail` and `cli`
 //! are thin edges around it. ARCHITECTURE.md explains the layout.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod questionnaires;
 pub mod telemetry;
 pub mod web;

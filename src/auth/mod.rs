@@ -1,3 +1,8 @@
-//! Who someone is and what they may do: password hashing, sessions, CSRF and roles.
+//! Who someone is and what they may do: password hashing, accounts, sessions and CSRF, and
+//! the single policy function every route consults.
 
+pub mod password;
+pub mod roles;
+pub mod session;
 pub mod tokens;
+pub mod users;

@@ -136,3 +136,158 @@ fn a_bad_setting_stops_start_up_with_the_key_named() {
     assert!(stderr.contains("DMA_BIND"), "{stderr}");
     assert!(!stderr.contains("secret-value"), "secret printed: {stderr}");
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn score_prints_exactly_the_expected_scores_of_the_shared_examples() {
+    for case in ["complete", "partial"] {
+        let out = dma()
+            .args(["score", "--questionnaire", &fixture("wgll-acute-2025.yaml")])
+            .args([
+                "--answers",
+                &fixture(&format!("answers-wgll-acute-{case}.yaml")),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(&format!("answers-wgll-acute-{case}.expected.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(printed, expected, "{case}");
+    }
+}
+
+#[test]
+fn score_refuses_bad_answers_with_every_error_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("a.yaml");
+    std::fs::write(
+        &answers,
+        "questionnaire: wgll-acute\nversion: \"2025.1\"\nanswers:\n  wl-strategy: 9\n  sf-epr: maybe\n  no-such-question: 1\n  sp-mfa: {na: true}\n",
+    )
+    .unwrap();
+    let out = dma()
+        .args(["score", "--questionnaire", &fixture("wgll-acute-2025.yaml")])
+        .arg("--answers")
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "scores printed despite errors");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in ["wl-strategy", "sf-epr", "no-such-question", "sp-mfa"] {
+        assert!(stderr.contains(key), "no error for {key}: {stderr}");
+    }
+}
+
+#[test]
+fn check_reports_every_error_with_its_path_and_refuses_hostile_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "key: Bad Key\nversion: \"1\"\ntitle: T\nsettings: [acute]\ndomains:\n  - key: d\n    title: D\n    questions:\n      - {key: q1, type: scale, text: Q, levles: []}\n      - {key: q1, type: yes_no, text: Again}\n",
+    )
+    .unwrap();
+    let out = dma()
+        .args(["questionnaire", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key:"), "{stderr}");
+    assert!(
+        stderr.contains("domains[0].questions[0]: unknown field \"levles\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("domains[0].questions[1].key"),
+        "duplicate key not reported: {stderr}"
+    );
+
+    let binary = dir.path().join("binary.yaml");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "  \n").unwrap();
+    for file in [binary, empty, dir.path().join("missing.yaml")] {
+        let out = dma()
+            .args(["questionnaire", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", file.display());
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn import_publish_export_round_trip_on_each_backend() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            dma()
+                .current_dir(dir.path())
+                .env("DATABASE_URL", db.url_string())
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let example = fixture("wgll-acute-2025.yaml");
+        let out = run(&["questionnaire", "import", &example]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(outcome["status"], "draft");
+        // A draft may be replaced.
+        let out = run(&["questionnaire", "import", &example]);
+        let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(outcome["replaced"], true, "[{backend}]");
+        assert!(run(&["questionnaire", "publish", "wgll-acute", "2025.1"])
+            .status
+            .success());
+        // Once published, nothing replaces it.
+        let out = run(&["questionnaire", "import", &example]);
+        assert!(
+            !out.status.success(),
+            "[{backend}] published version replaced"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("published"));
+
+        for format in ["yaml", "json"] {
+            let out = run(&[
+                "questionnaire",
+                "export",
+                "wgll-acute",
+                "2025.1",
+                "--format",
+                format,
+            ]);
+            assert!(out.status.success());
+            let exported = dma::domain::questionnaire::load(&out.stdout).unwrap();
+            let original =
+                dma::domain::questionnaire::load(&std::fs::read(&example).unwrap()).unwrap();
+            assert_eq!(exported, original, "[{backend}] {format} export differs");
+        }
+        let out = run(&["questionnaire", "list"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(list[0]["status"], "published", "[{backend}] {list}");
+        let out = run(&["questionnaire", "export", "wgll-acute", "1999"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no such"));
+    }
+}

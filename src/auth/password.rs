@@ -1,0 +1,205 @@
+//! Passwords: argon2id with explicit parameters (so a library default changing never silently
+//! weakens or slows hashing), PHC strings in the database, and a policy that welcomes long
+//! passphrases while refusing the passwords attackers try first.
+//!
+//! Verification of an unknown account runs against a fixed dummy hash, so a sign-in attempt
+//! takes the same time whether or not the email has an account.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
+
+/// OWASP's recommended argon2id setting: 19 MiB of memory, 2 passes, 1 lane.
+fn hasher() -> Argon2<'static> {
+    // These constants are valid parameters; `Params::new` only fails for out-of-range values.
+    let params = Params::new(19 * 1024, 2, 1, Some(32)).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub const MIN_LENGTH: usize = 10;
+pub const MAX_LENGTH: usize = 1000;
+
+/// The most common passwords in public breach lists (lower case); anything here, or a
+/// password made of one of these plus digits, is refused.
+const COMMON: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd",
+    "p@ssw0rd",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty1234",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "abc123456",
+    "iloveyou",
+    "iloveyou1",
+    "letmein",
+    "letmein123",
+    "welcome",
+    "welcome1",
+    "welcome123",
+    "monkey123",
+    "dragon123",
+    "football",
+    "football1",
+    "baseball",
+    "sunshine",
+    "princess",
+    "superman",
+    "trustno1",
+    "starwars",
+    "whatever",
+    "changeme",
+    "changeme123",
+    "administrator",
+    "admin12345",
+    "adminadmin",
+    "qwertyqwerty",
+    "aaaaaaaaaa",
+    "0000000000",
+    "1111111111",
+    "zaq12wsx",
+    "michael123",
+    "liverpool",
+    "chelsea123",
+    "arsenal123",
+    "manchester",
+    "england123",
+    "london123",
+    "summer2024",
+    "summer2025",
+    "summer2026",
+    "winter2025",
+    "winter2026",
+    "spring2026",
+    "autumn2026",
+    "nhspassword",
+    "nhs123456",
+    "hospital",
+    "hospital123",
+    "doctor123",
+    "nurse12345",
+    "password!",
+    "password01",
+    "passwordpassword",
+    "computer",
+    "internet",
+    "security",
+];
+
+/// Why a new password is refused, in words a person can act on; `None` when it is acceptable.
+pub fn policy_problem(password: &str, email: &str, name: &str) -> Option<String> {
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Some(format!(
+            "Password must be at least {MIN_LENGTH} characters. A passphrase of three or four random words is easy to remember and hard to guess."
+        ));
+    }
+    if length > MAX_LENGTH {
+        return Some(format!(
+            "Password must be {MAX_LENGTH} characters or fewer."
+        ));
+    }
+    let lower = password.to_lowercase();
+    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '!');
+    if COMMON.contains(&lower.as_str()) || COMMON.contains(&stem) {
+        return Some(
+            "This password is one of the most common and would be guessed quickly. Choose another."
+                .into(),
+        );
+    }
+    if lower.chars().all(|c| Some(c) == lower.chars().next()) {
+        return Some("Password must not be one character repeated.".into());
+    }
+    let local = email.split('@').next().unwrap_or("").to_lowercase();
+    if local.len() >= 4 && lower.contains(&local) {
+        return Some("Password must not contain your email address.".into());
+    }
+    let name = name.to_lowercase().replace(' ', "");
+    if name.len() >= 4 && lower.replace(' ', "").contains(&name) {
+        return Some("Password must not contain your name.".into());
+    }
+    None
+}
+
+/// Hash a password (slow by design: call it on the blocking pool).
+pub fn hash(password: &str) -> Result<String, anyhow::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default())
+}
+
+/// Check a password against a stored hash; with no hash (unknown user, or an invitation not
+/// yet accepted) the same work is done against a dummy and the answer is no.
+pub fn verify(password: &str, stored: Option<&str>) -> bool {
+    let target = stored.unwrap_or_else(|| dummy_hash());
+    let ok = PasswordHash::new(target)
+        .map(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    ok && stored.is_some()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_salted_and_verify() {
+        let a = hash("correct horse battery staple").unwrap();
+        let b = hash("correct horse battery staple").unwrap();
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert_ne!(a, b, "salted");
+        assert!(verify("correct horse battery staple", Some(&a)));
+        assert!(!verify("correct horse battery stapler", Some(&a)));
+        assert!(!verify("anything", None));
+        assert!(!verify("anything", Some("not a hash")));
+    }
+
+    #[test]
+    fn policy_accepts_passphrases_and_refuses_the_obvious() {
+        assert_eq!(
+            policy_problem("correct horse battery staple", "a@b.nhs.uk", "Ann Lee"),
+            None
+        );
+        assert_eq!(
+            policy_problem(&"long passphrase ".repeat(40), "a@b.nhs.uk", "Ann Lee"),
+            None
+        );
+        for bad in [
+            "short",
+            "password123",
+            "Password2024!",
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+            "Summer2026",
+        ] {
+            assert!(
+                policy_problem(bad, "a@b.nhs.uk", "Ann Lee").is_some(),
+                "{bad} accepted"
+            );
+        }
+        assert!(policy_problem("jane.smith-rocks", "jane.smith@x.nhs.uk", "J").is_some());
+        assert!(policy_problem("I am JaneSmith ok", "js@x.nhs.uk", "Jane Smith").is_some());
+        assert!(policy_problem(&"x".repeat(1001), "a@b", "c").is_some());
+    }
+}
