@@ -2,6 +2,7 @@
 //! listener itself (port 0 in tests) and reports the port, so tests and `dma serve` start the
 //! same thing.
 
+pub mod account;
 pub mod assets;
 pub mod errors;
 pub mod health;
@@ -85,7 +86,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/assets/{path:.*}", web::get().to(assets::serve))
-        .route("/", web::get().to(pages::home));
+        .route("/", web::get().to(pages::home))
+        .route("/login", web::get().to(account::login_form))
+        .route("/login", web::post().to(account::login))
+        .route("/logout", web::post().to(account::logout))
+        .route(
+            "/account/set-password",
+            web::get().to(account::set_password_form),
+        )
+        .route(
+            "/account/set-password",
+            web::post().to(account::set_password),
+        )
+        .route("/dashboard", web::get().to(account::dashboard));
 }
 
 impl Application {

@@ -3,13 +3,18 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::auth::session::MaybeAuthenticated;
 use crate::error::AppError;
 use crate::web::{page, AppState};
 
-pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn home(
+    state: web::Data<AppState>,
+    viewer: MaybeAuthenticated,
+) -> Result<HttpResponse, AppError> {
+    let user = viewer.0.as_ref().map(|a| a.page_user());
     page::render(
         &state,
-        None,
+        user.as_ref(),
         "home",
         "Digital maturity self-assessment",
         json!({}),

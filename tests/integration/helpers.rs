@@ -157,3 +157,68 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}", self.backend))
     }
 }
+
+/// The value of the first hidden `csrf_token` field in a page.
+pub fn csrf_from(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("no csrf_token field in page");
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+impl TestApp {
+    /// Create an account with a password, straight through the library.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        role: dma::auth::roles::Role,
+        organisation_id: Option<i64>,
+        password: &str,
+    ) -> i64 {
+        let hash = dma::auth::password::hash(password).unwrap();
+        let email = dma::auth::users::EmailAddress::parse(email).unwrap();
+        self.db
+            .write(move |conn| {
+                let actor = dma::audit::Actor::system("test");
+                let user = dma::auth::users::create(
+                    conn,
+                    &actor,
+                    dma::auth::users::NewUser {
+                        email: &email,
+                        name: "Test Person",
+                        role,
+                        organisation_id,
+                        group_organisation_id: None,
+                        group_region: None,
+                    },
+                )?;
+                dma::auth::users::set_password_hash(conn, &actor, user.id, &hash)?;
+                Ok(user.id)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Fetch the sign-in form (for its CSRF cookie and token), then post credentials.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        let form = self.get("/login").await.text().await.unwrap();
+        let csrf = csrf_from(&form);
+        self.client
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token of the signed-in session, read from a page's sign-out form.
+    pub async fn session_csrf(&self) -> String {
+        csrf_from(&self.get("/dashboard").await.text().await.unwrap())
+    }
+}

@@ -1,0 +1,449 @@
+//! Signing in and out, choosing a password from an invitation or reset link, and the signed-in
+//! landing page. Sign-in answers an unknown email and a wrong password with the same message
+//! after the same work (a dummy hash check), and is throttled per account and per address.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::audit::{self, Actor, Entry};
+use crate::auth::roles::Action;
+use crate::auth::session::{self, Authenticated, MaybeAuthenticated};
+use crate::auth::{password, users};
+use crate::db::schema::organisations;
+use crate::error::AppError;
+use crate::web::{page, AppState};
+
+/// Only same-site paths may follow sign-in, so a crafted link cannot bounce users elsewhere.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/dashboard".to_string(),
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .finish()
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    email: &str,
+    next: &str,
+    errors: &[(&str, String)],
+) -> Result<HttpResponse, AppError> {
+    let (csrf, cookie) = session::anonymous_csrf(req);
+    let error_for = |field: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.clone())
+    };
+    let html = page::render_html(
+        state,
+        None,
+        "login",
+        "Sign in",
+        json!({
+            "csrf_token": csrf,
+            "next": next,
+            "email": email,
+            "email_error": error_for("email"),
+            "password_error": error_for("password"),
+            "errors": if errors.is_empty() { json!(null) } else {
+                json!(errors.iter().map(|(f, m)| json!({"href": format!("#{f}"), "message": m})).collect::<Vec<_>>())
+            },
+        }),
+    )?;
+    let mut res = HttpResponse::build(status);
+    if let Some(c) = cookie {
+        res.cookie(c);
+    }
+    Ok(res.content_type("text/html; charset=utf-8").body(html))
+}
+
+pub async fn login_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    viewer: MaybeAuthenticated,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref());
+    if viewer.0.is_some() {
+        return Ok(see_other(&next));
+    }
+    login_page(
+        &state,
+        &req,
+        actix_web::http::StatusCode::OK,
+        "",
+        &next,
+        &[],
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+    next: Option<String>,
+}
+
+enum LoginOutcome {
+    SignedIn(String),
+    Refused,
+    Throttled(String),
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    session::check_anonymous_csrf(&req, &form.csrf_token)?;
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let mut errors = Vec::new();
+    if form.email.trim().is_empty() {
+        errors.push(("email", "Enter your email address".to_string()));
+    }
+    if form.password.is_empty() {
+        errors.push(("password", "Enter your password".to_string()));
+    }
+    if !errors.is_empty() {
+        return login_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            &form.email,
+            &next,
+            &errors,
+        );
+    }
+    let ip = session::client_ip(&req);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let absolute_hours = state.settings.session_absolute_hours;
+    let (email, pass) = (form.email.clone(), form.password);
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let (account, address) = session::throttle_subjects(&email, ip.as_deref());
+            if let Err(AppError::TooManyRequests(message)) =
+                session::check_throttle(conn, &account, address.as_deref())
+            {
+                return Ok(LoginOutcome::Throttled(message));
+            }
+            let user = users::find_by_email(conn, &email)?;
+            let ok = password::verify(
+                &pass,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            ) && user.as_ref().is_some_and(|u| u.active);
+            let mut subjects = vec![account.as_str()];
+            subjects.extend(address.as_deref());
+            session::record_attempt(conn, &subjects, ok)?;
+            let actor = Actor {
+                user_id: user.as_ref().map(|u| u.id),
+                label: email.trim().to_lowercase(),
+                ip: ip.clone(),
+            };
+            match user.filter(|_| ok) {
+                Some(user) => {
+                    let token = session::create(
+                        conn,
+                        user.id,
+                        absolute_hours,
+                        ip.as_deref(),
+                        user_agent.as_deref(),
+                    )?;
+                    audit::record(
+                        conn,
+                        &actor,
+                        Entry::new("session.sign_in", "user", user.id)
+                            .organisation(user.organisation_id),
+                    )?;
+                    Ok(LoginOutcome::SignedIn(token))
+                }
+                None => {
+                    // No account id in the entry: the log must not confirm which emails exist.
+                    audit::record(
+                        conn,
+                        &Actor {
+                            user_id: None,
+                            ..actor
+                        },
+                        Entry {
+                            entity_id: None,
+                            ..Entry::new("session.sign_in_failed", "session", "")
+                        },
+                    )?;
+                    Ok(LoginOutcome::Refused)
+                }
+            }
+        })
+        .await?;
+    match outcome {
+        LoginOutcome::SignedIn(token) => Ok(HttpResponse::SeeOther()
+            .cookie(session::session_cookie(&state, token))
+            .insert_header((header::LOCATION, next))
+            .finish()),
+        LoginOutcome::Refused => login_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            &form.email,
+            &next,
+            &[(
+                "email",
+                "Enter a correct email address and password".to_string(),
+            )],
+        ),
+        LoginOutcome::Throttled(message) => login_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            &form.email,
+            &next,
+            &[("email", message)],
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, AppError> {
+    auth.check_csrf(&form.csrf_token)?;
+    let actor = auth.actor();
+    let (session_id, user_id) = (auth.session_id, auth.user.id);
+    state
+        .db
+        .write(move |conn| {
+            session::revoke(conn, session_id)?;
+            audit::record(
+                conn,
+                &actor,
+                Entry::new("session.sign_out", "user", user_id),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(session::removal_cookie(session::SESSION_COOKIE))
+        .insert_header((header::LOCATION, "/"))
+        .finish())
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn set_password_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    data: serde_json::Value,
+) -> Result<HttpResponse, AppError> {
+    let (csrf, cookie) = session::anonymous_csrf(req);
+    let mut data = data;
+    data["csrf_token"] = json!(csrf);
+    let html = page::render_html(state, None, "set_password", "Choose a password", data)?;
+    let mut res = HttpResponse::build(status);
+    if let Some(c) = cookie {
+        res.cookie(c);
+    }
+    Ok(res.content_type("text/html; charset=utf-8").body(html))
+}
+
+pub async fn set_password_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, AppError> {
+    let token = query.into_inner().token;
+    let lookup = token.clone();
+    let found = state
+        .db
+        .read(move |conn| users::link_token_user(conn, &lookup))
+        .await?;
+    match found {
+        Some((_, user)) => set_password_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::OK,
+            json!({"token": token, "account_email": user.email, "invalid_link": false, "password_error": null, "confirm_error": null, "errors": null}),
+        ),
+        None => set_password_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::GONE,
+            json!({"invalid_link": true}),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn set_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SetPasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    session::check_anonymous_csrf(&req, &form.csrf_token)?;
+    let form = form.into_inner();
+    let lookup = form.token.clone();
+    let Some((_, user)) = state
+        .db
+        .read(move |conn| users::link_token_user(conn, &lookup))
+        .await?
+    else {
+        return set_password_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::GONE,
+            json!({"invalid_link": true}),
+        );
+    };
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    if let Some(problem) = password::policy_problem(&form.password, &user.email, &user.name) {
+        errors.push(("password", problem));
+    } else if form.password != form.confirm {
+        errors.push((
+            "confirm",
+            "The passwords do not match. Type the same password twice.".into(),
+        ));
+    }
+    if !errors.is_empty() {
+        let error_for = |field: &str| {
+            errors
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, m)| m.clone())
+        };
+        return set_password_page(
+            &state,
+            &req,
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            json!({
+                "token": form.token, "account_email": user.email, "invalid_link": false,
+                "password_error": error_for("password"), "confirm_error": error_for("confirm"),
+                "errors": errors.iter().map(|(f, m)| json!({"href": format!("#{f}"), "message": m})).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    let chosen = form.password;
+    let hash = web::block(move || password::hash(&chosen)).await??;
+    let ip = session::client_ip(&req);
+    let absolute_hours = state.settings.session_absolute_hours;
+    let token = form.token;
+    let session_token = state
+        .db
+        .write(move |conn| {
+            let (token_id, user) = users::link_token_user(conn, &token)?
+                .ok_or_else(|| AppError::Conflict("This link has already been used.".into()))?;
+            users::consume_link_token(conn, token_id)?;
+            let actor = Actor {
+                user_id: Some(user.id),
+                label: user.email.clone(),
+                ip: ip.clone(),
+            };
+            users::set_password_hash(conn, &actor, user.id, &hash)?;
+            session::create(conn, user.id, absolute_hours, ip.as_deref(), None)
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(session::session_cookie(&state, session_token))
+        .insert_header((header::LOCATION, "/dashboard"))
+        .finish())
+}
+
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, AppError> {
+    use diesel::prelude::*;
+    let org_id = auth.user.organisation_id;
+    let organisation_name: Option<String> = match org_id {
+        Some(id) => {
+            state
+                .db
+                .read(move |conn| {
+                    Ok(organisations::table
+                        .find(id)
+                        .select(organisations::name)
+                        .first(conn)
+                        .optional()?)
+                })
+                .await?
+        }
+        None => None,
+    };
+    let mut areas = Vec::new();
+    if auth.may(Action::Administer) {
+        areas.push(json!({"href": "/admin/questionnaires", "title": "Question sets", "description": "Upload, check, preview, compare and publish versions of the questionnaire."}));
+    }
+    page::render(
+        &state,
+        Some(&auth.page_user()),
+        "dashboard",
+        "Your assessment",
+        json!({"organisation_name": organisation_name, "areas": areas}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_follow_sign_in() {
+        assert_eq!(
+            safe_next(Some("/admin/questionnaires")),
+            "/admin/questionnaires"
+        );
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/dashboard", "{hostile}");
+        }
+        assert_eq!(safe_next(None), "/dashboard");
+    }
+}
