@@ -36,6 +36,20 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080 (overrides DMA_BIND).
         #[arg(long, value_name = "ADDR")]
         bind: Option<SocketAddr>,
+        /// Into a database with no accounts, load demo data first: a demo registry, the
+        /// example question set (published) and one account per role (see README).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The organisation registry.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Demo data for trying the service.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -89,6 +103,21 @@ pub enum QuestionnaireCommand {
         version_a: String,
         version_b: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Import or update organisations from a CSV file (columns: ods_code, name, settings,
+    /// region, parent_icb, parent_from, opened_on, closed_on). All or nothing: a file with any
+    /// bad row changes nothing, and every bad row is reported. Importing the same file again
+    /// changes nothing.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Load the demo registry, question set and accounts into a database with no accounts.
+    Load,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -419,12 +448,21 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Serve { bind } => {
+        Command::Serve { bind, demo } => {
             let mut settings = settings(&cli)?;
             if let Some(bind) = bind {
                 settings.bind = *bind;
             }
-            let app = crate::web::Application::build(settings).await?;
+            let db = crate::web::open_database(&settings).await?;
+            if *demo {
+                let summary = crate::demo::load_if_empty(&db).await?;
+                if summary.loaded {
+                    tracing::info!(accounts = ?summary.accounts, "demo data loaded; the demo password is in the README");
+                } else {
+                    tracing::info!("the database already has accounts; demo data not loaded");
+                }
+            }
+            let app = crate::web::Application::build_with_db(settings, db).await?;
             tracing::info!(
                 port = app.port(),
                 "dma is serving; stop with Ctrl+C or SIGTERM"
@@ -450,5 +488,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             answers,
         } => Ok(score_command(questionnaire, answers)),
         Command::Admin { command } => admin_command(&cli, command).await,
+        Command::Org {
+            command: OrgCommand::Import { file },
+        } => crate::registry::import_command(&settings(&cli)?, file).await,
+        Command::Demo {
+            command: DemoCommand::Load,
+        } => {
+            let db = open_db(&cli).await?;
+            print_json(&crate::demo::load_if_empty(&db).await?)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

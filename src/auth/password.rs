@@ -116,7 +116,7 @@ pub fn policy_problem(password: &str, email: &str, name: &str) -> Option<String>
                 .into(),
         );
     }
-    if lower.chars().all(|c| Some(c) == lower.chars().next()) {
+    if lower.chars().all(|c| lower.starts_with(c)) {
         return Some("Password must not be one character repeated.".into());
     }
     let local = email.split('@').next().unwrap_or("").to_lowercase();

@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod comparability;
 pub mod document;
+pub mod ods;
 pub mod questionnaire;
 pub mod scoring;
 pub mod stats;

@@ -3,11 +3,13 @@
 //! same thing.
 
 pub mod account;
+pub mod admin_questionnaires;
 pub mod assets;
 pub mod errors;
 pub mod health;
 pub mod page;
 pub mod pages;
+pub mod questions;
 pub mod templates;
 
 use std::net::TcpListener;
@@ -98,7 +100,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/set-password",
             web::post().to(account::set_password),
         )
-        .route("/dashboard", web::get().to(account::dashboard));
+        .route("/dashboard", web::get().to(account::dashboard))
+        .service(
+            web::scope("/admin/questionnaires")
+                .route("", web::get().to(admin_questionnaires::list))
+                .route("", web::post().to(admin_questionnaires::upload))
+                .route("/{key}/diff", web::get().to(admin_questionnaires::diff))
+                .route(
+                    "/{key}/{version}",
+                    web::get().to(admin_questionnaires::show),
+                )
+                .route(
+                    "/{key}/{version}/preview",
+                    web::get().to(admin_questionnaires::preview),
+                )
+                .route(
+                    "/{key}/{version}/publish",
+                    web::get().to(admin_questionnaires::confirm_publish),
+                )
+                .route(
+                    "/{key}/{version}/publish",
+                    web::post().to(admin_questionnaires::publish),
+                )
+                .route(
+                    "/{key}/{version}/delete",
+                    web::post().to(admin_questionnaires::delete),
+                )
+                .route(
+                    "/{key}/{version}/download",
+                    web::get().to(admin_questionnaires::download),
+                ),
+        );
 }
 
 impl Application {

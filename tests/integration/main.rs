@@ -6,6 +6,8 @@
 mod helpers;
 
 mod accounts;
+mod admin_questionnaires;
 mod cli;
 mod foundation;
+mod registry;
 mod storage;

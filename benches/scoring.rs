@@ -1,0 +1,80 @@
+//! Throughput of the scoring core: one assessment of 100 questions (every type, conditions,
+//! weights) scored from validated answers, and the whole path from raw JSON answers
+//! (validation, visibility, scoring) that a submission takes. Run with
+//! `cargo bench --bench scoring`; figures go in BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use dma::domain::{answers, questionnaire, scoring};
+
+/// A question set of 10 domains x 10 questions cycling through every scored type, with a
+/// condition on every fifth question.
+fn hundred_questions() -> (
+    questionnaire::Questionnaire,
+    BTreeMap<String, serde_json::Value>,
+) {
+    let mut doc = String::from(
+        "key: bench\nversion: \"1\"\ntitle: Bench\nsettings: [acute]\nbands:\n  - {min: 1, label: Initial}\n  - {min: 3, label: Defined}\ndomains:\n",
+    );
+    let mut raw = BTreeMap::new();
+    for d in 0..10 {
+        doc.push_str(&format!(
+            "  - key: d{d}\n    title: Domain {d}\n    weight: {}\n    questions:\n",
+            1 + d % 3
+        ));
+        for i in 0..10 {
+            let key = format!("q{d}-{i}");
+            let cond = if i % 5 == 4 {
+                format!("\n        show_if: {{question: q{d}-0, at_least: 2}}")
+            } else {
+                String::new()
+            };
+            let (body, answer) = match i % 6 {
+                0 => ("type: scale\n        levels: [{value: 1, label: a}, {value: 2, label: b}, {value: 3, label: c}, {value: 4, label: d}, {value: 5, label: e}]".to_string(), serde_json::json!(3)),
+                1 => ("type: yes_no".to_string(), serde_json::json!(true)),
+                2 => ("type: single\n        options: [{key: a, label: A, score: 0}, {key: b, label: B, score: 1}, {key: c, label: C, score: 2}]".to_string(), serde_json::json!("b")),
+                3 => ("type: multi\n        max_score: 3\n        options: [{key: a, label: A, score: 1}, {key: b, label: B, score: 1}, {key: c, label: C, score: 1}, {key: d, label: D, score: 1}]".to_string(), serde_json::json!(["a", "c"])),
+                4 => ("type: number\n        min: 0\n        max: 100\n        bands: [{up_to: 50, score: 0}, {up_to: 90, score: 1}, {score: 2}]".to_string(), serde_json::json!(95)),
+                _ => ("type: checklist\n        levels:\n          - {value: 1, label: none, criteria: []}\n          - {value: 2, label: some, criteria: [{key: x, text: X}]}\n          - {value: 3, label: more, criteria: [{key: y, text: Y}, {key: z, text: Z}]}".to_string(), serde_json::json!(["x", "y"])),
+            };
+            doc.push_str(&format!("      - key: {key}\n        text: Question {key}\n        weight: {}{cond}\n        {body}\n", 1 + i % 2));
+            raw.insert(key, answer);
+        }
+    }
+    (
+        questionnaire::load(doc.as_bytes()).expect("bench definition loads"),
+        raw,
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let (q, raw) = hundred_questions();
+    let given = answers::validate(&q, &raw).expect("bench answers valid");
+    assert_eq!(q.questions().count(), 100);
+    let mut group = c.benchmark_group("scoring");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("score 100 questions", |b| {
+        b.iter(|| scoring::score(black_box(&q), black_box(&given)))
+    });
+    group.bench_function("validate and score 100 questions", |b| {
+        b.iter(|| {
+            let a = answers::validate(black_box(&q), black_box(&raw)).unwrap();
+            scoring::score(&q, &a)
+        })
+    });
+    let example = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wgll-acute-2025.yaml"
+    ))
+    .unwrap();
+    group.bench_function("load the example question set", |b| {
+        b.iter(|| questionnaire::load(black_box(&example)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

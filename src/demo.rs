@@ -1,0 +1,93 @@
+//! Demo data for trying the service on the embedded database: the demo registry (with an ICB
+//! merger), the example question set published, and one account per role. Loaded only on
+//! request (`dma serve --demo` or `dma demo load`) and only into a database with no accounts,
+//! so it can never mix with real data. The accounts share a documented password (README).
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit::Actor;
+use crate::auth::roles::Role;
+use crate::auth::{password, users};
+use crate::db::schema::{organisations, users as users_table};
+use crate::db::Db;
+use crate::error::AppError;
+
+pub const DEMO_PASSWORD: &str = "demo passphrase not for production";
+const QUESTION_SET: &[u8] = include_bytes!("../demo/wgll-acute-2025.yaml");
+
+/// (email, name, role, organisation ODS code)
+const ACCOUNTS: &[(&str, &str, Role, Option<&str>)] = &[
+    ("admin@dma.example", "Alex Admin", Role::Administrator, None),
+    ("auditor@dma.example", "Ade Auditor", Role::Auditor, None),
+    (
+        "approver@northfield.dma.example",
+        "Priya Approver",
+        Role::OrgApprover,
+        Some("RZ1"),
+    ),
+    (
+        "contributor@northfield.dma.example",
+        "Chris Contributor",
+        Role::OrgContributor,
+        Some("RZ1"),
+    ),
+];
+
+#[derive(Debug, Serialize)]
+pub struct DemoSummary {
+    pub loaded: bool,
+    pub accounts: Vec<&'static str>,
+}
+
+/// Load the demo data unless the database already has accounts.
+pub async fn load_if_empty(db: &Db) -> Result<DemoSummary, anyhow::Error> {
+    let existing: i64 = db
+        .read(|conn| Ok(users_table::table.count().get_result(conn)?))
+        .await?;
+    if existing > 0 {
+        return Ok(DemoSummary {
+            loaded: false,
+            accounts: Vec::new(),
+        });
+    }
+    crate::registry::import_demo(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo registry: {e:?}"))?;
+    let hash = actix_web::web::block(|| password::hash(DEMO_PASSWORD)).await??;
+    db.write(move |conn| {
+        let actor = Actor::system("demo");
+        crate::questionnaires::import(conn, &actor, QUESTION_SET, true).map_err(AppError::from)?;
+        for (email, name, role, ods) in ACCOUNTS {
+            let organisation_id = match ods {
+                Some(code) => Some(
+                    organisations::table
+                        .filter(organisations::ods_code.eq(*code))
+                        .select(organisations::id)
+                        .first::<i64>(conn)?,
+                ),
+                None => None,
+            };
+            let email = users::EmailAddress::parse(email).map_err(AppError::BadRequest)?;
+            let user = users::create(
+                conn,
+                &actor,
+                users::NewUser {
+                    email: &email,
+                    name,
+                    role: *role,
+                    organisation_id,
+                    group_organisation_id: None,
+                    group_region: None,
+                },
+            )?;
+            users::set_password_hash(conn, &actor, user.id, &hash)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(DemoSummary {
+        loaded: true,
+        accounts: ACCOUNTS.iter().map(|a| a.0).collect(),
+    })
+}
