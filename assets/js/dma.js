@@ -590,3 +590,14 @@
     dma.init(document);
   }
 })();
+
+/* Autosave keeps each answer's revision current, so the next save of the same page is not
+   mistaken for a stale edit. (The server answers with {revisions: {key: n}}.) */
+document.addEventListener("dma:autosaved", function (event) {
+  var revisions = event.detail && event.detail.revisions;
+  if (!revisions || !event.target || !event.target.querySelector) { return; }
+  Object.keys(revisions).forEach(function (key) {
+    var input = event.target.querySelector('input[name="rev.' + key + '"]');
+    if (input) { input.value = revisions[key]; }
+  });
+}, true);

@@ -22,14 +22,14 @@ use crate::domain::questionnaire::{Band, Question, QuestionKind, Questionnaire};
 use crate::domain::visibility;
 
 /// A score with its maturity band; both `None` when nothing counted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scored {
     pub score: Option<f64>,
     pub band: Option<String>,
 }
 
 /// Why a question did or did not count towards its domain's score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Counted,
@@ -73,7 +73,7 @@ impl Reason {
 }
 
 /// How one question contributed to its domain's score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct QuestionContribution {
     pub key: String,
     /// The raw score of the answer (format section 2), when it has one.
@@ -86,7 +86,7 @@ pub struct QuestionContribution {
 }
 
 /// One domain's score with its progress counts and workings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DomainScore {
     pub key: String,
     pub score: Option<f64>,
@@ -104,7 +104,7 @@ pub struct DomainScore {
 }
 
 /// The scores of one assessment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Assessment {
     pub overall: Scored,
     /// Pillar key and score, in document order.

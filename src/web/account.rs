@@ -416,13 +416,29 @@ pub async fn dashboard(
     let mut areas = Vec::new();
     if auth.may(Action::Administer) {
         areas.push(json!({"href": "/admin/questionnaires", "title": "Question sets", "description": "Upload, check, preview, compare and publish versions of the questionnaire."}));
+        areas.push(json!({"href": "/admin/cycles", "title": "Cycles", "description": "Open the yearly assessment and see how many organisations have submitted."}));
     }
+    let assessments: Vec<serde_json::Value> = match org_id {
+        Some(id) => state
+            .db
+            .read(move |conn| crate::assessments::for_organisation(conn, id))
+            .await?
+            .into_iter()
+            .map(|(row, cycle, deadline)| {
+                let (label, colour) = crate::assessments::status_label(&row.status);
+                json!({"href": format!("/assessments/{}", row.id), "cycle": cycle, "setting": row.setting,
+                       "deadline": row.deadline_override.unwrap_or(deadline).format("%-d %B %Y").to_string(),
+                       "status_label": label, "status_colour": colour})
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     page::render(
         &state,
         Some(&auth.page_user()),
         "dashboard",
         "Your assessment",
-        json!({"organisation_name": organisation_name, "areas": areas}),
+        json!({"organisation_name": organisation_name, "areas": areas, "assessments": assessments, "has_organisation": org_id.is_some()}),
     )
 }
 

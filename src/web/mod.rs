@@ -3,8 +3,11 @@
 //! same thing.
 
 pub mod account;
+pub mod admin_cycles;
 pub mod admin_questionnaires;
+pub mod assessment_pages;
 pub mod assets;
+pub mod charts;
 pub mod errors;
 pub mod health;
 pub mod page;
@@ -101,6 +104,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(account::set_password),
         )
         .route("/dashboard", web::get().to(account::dashboard))
+        .configure(assessment_pages::routes)
+        .configure(admin_cycles::routes)
         .service(
             web::scope("/admin/questionnaires")
                 .route("", web::get().to(admin_questionnaires::list))

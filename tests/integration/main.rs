@@ -7,6 +7,7 @@ mod helpers;
 
 mod accounts;
 mod admin_questionnaires;
+mod assessment_flow;
 mod cli;
 mod foundation;
 mod registry;

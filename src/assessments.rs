@@ -1,0 +1,619 @@
+//! One organisation's assessment in a cycle: its answers (saved as people work, each with a
+//! revision for optimistic concurrency), sign-off and submission (scored by the pure core and
+//! stored with the version), and reopening. A save made against a stale answer is refused with
+//! the other person's value; nothing is silently overwritten.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit::{self, Actor, Entry};
+use crate::db::schema::{
+    answer_history, answers, assessments, cycles, organisations, score_sets, scores, submissions,
+    users,
+};
+use crate::db::DbConnection;
+use crate::domain::answers::{self as domain_answers, Answer, Answers};
+use crate::domain::{scoring, FieldError, Questionnaire};
+use crate::error::AppError;
+use crate::questionnaires::{self, StoredVersion};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = assessments)]
+pub struct AssessmentRow {
+    pub id: i64,
+    pub cycle_id: i64,
+    pub organisation_id: i64,
+    pub setting: String,
+    pub questionnaire_version_id: i64,
+    pub status: String,
+    pub icb_id: Option<i64>,
+    pub region: Option<String>,
+    pub deadline_override: Option<NaiveDate>,
+    pub revision: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A stored answer with what concurrency and carry-forward need.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub answer: Answer,
+    pub revision: i64,
+    pub carried_forward: bool,
+}
+
+pub struct Loaded {
+    pub row: AssessmentRow,
+    pub organisation_name: String,
+    pub cycle_label: String,
+    pub deadline: NaiveDate,
+    pub version: StoredVersion,
+    pub answers: BTreeMap<String, StoredAnswer>,
+}
+
+impl Loaded {
+    pub fn questionnaire(&self) -> &Questionnaire {
+        &self.version.questionnaire
+    }
+
+    pub fn answers(&self) -> Answers {
+        self.answers
+            .iter()
+            .map(|(k, s)| (k.clone(), s.answer.clone()))
+            .collect()
+    }
+
+    pub fn is_open_for_answers(&self) -> bool {
+        matches!(
+            self.row.status.as_str(),
+            "not_started" | "in_progress" | "reopened"
+        )
+    }
+}
+
+pub fn status_label(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "not_started" => ("Not started", "grey"),
+        "in_progress" => ("In progress", "blue"),
+        "submitted" => ("Submitted", "green"),
+        "reopened" => ("Reopened", "yellow"),
+        _ => ("Unknown", "grey"),
+    }
+}
+
+pub fn load(conn: &mut DbConnection, id: i64) -> Result<Loaded, AppError> {
+    let (row, organisation_name, cycle_label, cycle_deadline): (
+        AssessmentRow,
+        String,
+        String,
+        NaiveDate,
+    ) = assessments::table
+        .inner_join(organisations::table.on(organisations::id.eq(assessments::organisation_id)))
+        .inner_join(cycles::table)
+        .filter(assessments::id.eq(id))
+        .select((
+            AssessmentRow::as_select(),
+            organisations::name,
+            cycles::label,
+            cycles::deadline,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    let version = questionnaires::get_by_id(conn, row.questionnaire_version_id)?;
+    let stored: Vec<(String, String, i64, bool)> = answers::table
+        .filter(answers::assessment_id.eq(id))
+        .select((
+            answers::question_key,
+            answers::value,
+            answers::revision,
+            answers::carried_forward,
+        ))
+        .load(conn)?;
+    let mut map = BTreeMap::new();
+    for (key, value, revision, carried_forward) in stored {
+        let Some(question) = version.questionnaire.question(&key) else {
+            continue;
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&value).map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("stored answer {key} unreadable: {e}"))
+        })?;
+        if let Ok(Some(answer)) = domain_answers::parse_value(question, &parsed) {
+            map.insert(
+                key,
+                StoredAnswer {
+                    answer,
+                    revision,
+                    carried_forward,
+                },
+            );
+        }
+    }
+    let deadline = row.deadline_override.unwrap_or(cycle_deadline);
+    Ok(Loaded {
+        row,
+        organisation_name,
+        cycle_label,
+        deadline,
+        version,
+        answers: map,
+    })
+}
+
+/// One question's change as submitted: the new answer (None clears it) and the revision the
+/// person's page showed (0 when it showed no answer).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub key: String,
+    pub answer: Option<Answer>,
+    pub seen_revision: i64,
+}
+
+/// A stale edit: someone else changed the answer since the page was loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub key: String,
+    pub their_value: Option<serde_json::Value>,
+    pub changed_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SaveOutcome {
+    pub saved: Vec<String>,
+    pub conflicts: Vec<Conflict>,
+    /// Revision of each saved answer after the save, for the page's next request.
+    pub revisions: BTreeMap<String, i64>,
+}
+
+/// Save changes in the caller's transaction. Unchanged values are skipped (and confirm a
+/// carried-forward answer); a change against a stale revision becomes a conflict and is not
+/// applied, while the other changes are.
+pub fn save(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    assessment_id: i64,
+    changes: &[Change],
+) -> Result<SaveOutcome, AppError> {
+    let loaded = load(conn, assessment_id)?;
+    if !loaded.is_open_for_answers() {
+        return Err(AppError::Conflict(
+            "This assessment has been submitted, so answers can no longer be changed. An administrator can reopen it.".into(),
+        ));
+    }
+    let now = Utc::now().naive_utc();
+    let mut outcome = SaveOutcome {
+        saved: Vec::new(),
+        conflicts: Vec::new(),
+        revisions: BTreeMap::new(),
+    };
+    for change in changes {
+        if loaded.questionnaire().question(&change.key).is_none() {
+            return Err(AppError::Validation(vec![FieldError::new(
+                change.key.clone(),
+                "there is no such question in this assessment",
+            )]));
+        }
+        let current = loaded.answers.get(&change.key);
+        let current_revision = current.map_or(0, |c| c.revision);
+        if current.map(|c| &c.answer) == change.answer.as_ref() {
+            if let Some(c) = current.filter(|c| c.carried_forward) {
+                diesel::update(
+                    answers::table
+                        .filter(answers::assessment_id.eq(assessment_id))
+                        .filter(answers::question_key.eq(&change.key)),
+                )
+                .set((
+                    answers::carried_forward.eq(false),
+                    answers::updated_by.eq(actor.user_id),
+                    answers::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                outcome.revisions.insert(change.key.clone(), c.revision);
+            }
+            continue;
+        }
+        if current_revision != change.seen_revision {
+            let changed_by: Option<String> = answers::table
+                .left_join(users::table.on(users::id.nullable().eq(answers::updated_by)))
+                .filter(answers::assessment_id.eq(assessment_id))
+                .filter(answers::question_key.eq(&change.key))
+                .select(users::name.nullable())
+                .first::<Option<String>>(conn)
+                .optional()?
+                .flatten();
+            outcome.conflicts.push(Conflict {
+                key: change.key.clone(),
+                their_value: current.map(|c| c.answer.to_json()),
+                changed_by,
+            });
+            continue;
+        }
+        let old_json = current.map(|c| c.answer.to_json().to_string());
+        let new_json = change.answer.as_ref().map(|a| a.to_json().to_string());
+        let target = answers::table
+            .filter(answers::assessment_id.eq(assessment_id))
+            .filter(answers::question_key.eq(&change.key));
+        let new_revision = current_revision + 1;
+        match (&new_json, current) {
+            (Some(v), Some(_)) => {
+                // The revision in the WHERE clause makes the check and the write one step,
+                // so two concurrent saves cannot both pass the comparison above.
+                let n = diesel::update(target.filter(answers::revision.eq(current_revision)))
+                    .set((
+                        answers::value.eq(v),
+                        answers::revision.eq(new_revision),
+                        answers::carried_forward.eq(false),
+                        answers::updated_by.eq(actor.user_id),
+                        answers::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                if n != 1 {
+                    return Err(AppError::Conflict("Someone else saved this answer at the same moment. Reload the page to see their answer.".into()));
+                }
+            }
+            (Some(v), None) => {
+                diesel::insert_into(answers::table)
+                    .values((
+                        answers::assessment_id.eq(assessment_id),
+                        answers::question_key.eq(&change.key),
+                        answers::value.eq(v),
+                        answers::revision.eq(1),
+                        answers::carried_forward.eq(false),
+                        answers::updated_by.eq(actor.user_id),
+                        answers::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            (None, Some(_)) => {
+                diesel::delete(target.filter(answers::revision.eq(current_revision)))
+                    .execute(conn)?;
+            }
+            (None, None) => continue,
+        }
+        diesel::insert_into(answer_history::table)
+            .values((
+                answer_history::assessment_id.eq(assessment_id),
+                answer_history::question_key.eq(&change.key),
+                answer_history::old_value.eq(&old_json),
+                answer_history::new_value.eq(&new_json),
+                answer_history::changed_by.eq(actor.user_id),
+                answer_history::changed_at.eq(now),
+            ))
+            .execute(conn)?;
+        outcome.saved.push(change.key.clone());
+        outcome.revisions.insert(
+            change.key.clone(),
+            if new_json.is_some() {
+                if current.is_some() {
+                    new_revision
+                } else {
+                    1
+                }
+            } else {
+                0
+            },
+        );
+    }
+    if !outcome.saved.is_empty() {
+        let status = if loaded.row.status == "not_started" {
+            "in_progress"
+        } else {
+            loaded.row.status.as_str()
+        };
+        diesel::update(assessments::table.find(assessment_id))
+            .set((
+                assessments::status.eq(status),
+                assessments::revision.eq(loaded.row.revision + 1),
+                assessments::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Entry::new("assessment.answers_saved", "assessment", assessment_id)
+                .organisation(Some(loaded.row.organisation_id))
+                .after(serde_json::json!({"questions": outcome.saved})),
+        )?;
+    }
+    Ok(outcome)
+}
+
+#[derive(Debug, Clone)]
+pub struct SignOff {
+    pub name: String,
+    pub job_title: String,
+    pub declaration: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Submitted {
+    pub reference: String,
+    pub overall: Option<f64>,
+    pub late: bool,
+}
+
+/// Sign off, submit and score, in the caller's transaction.
+pub fn submit(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    assessment_id: i64,
+    signoff: &SignOff,
+) -> Result<Submitted, AppError> {
+    let mut errors = Vec::new();
+    if signoff.name.trim().is_empty() || signoff.name.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "signoff-name",
+            "Enter the full name of the person signing off",
+        ));
+    }
+    if signoff.job_title.trim().is_empty() || signoff.job_title.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "signoff-job-title",
+            "Enter their job title",
+        ));
+    }
+    if !signoff.declaration {
+        errors.push(FieldError::new(
+            "declaration",
+            "Confirm the declaration to submit",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let loaded = load(conn, assessment_id)?;
+    if !loaded.is_open_for_answers() {
+        return Err(AppError::Conflict(
+            "This assessment has already been submitted.".into(),
+        ));
+    }
+    let given = loaded.answers();
+    let report = scoring::score(loaded.questionnaire(), &given);
+    if !report.complete {
+        return Err(AppError::Validation(
+            report
+                .missing_required
+                .iter()
+                .map(|k| FieldError::new(k.clone(), "answer this question before submitting"))
+                .collect(),
+        ));
+    }
+    let now = Utc::now().naive_utc();
+    let today = now.date();
+    let late = today > loaded.deadline;
+    let reference = format!(
+        "DMA-{}-{}",
+        loaded.cycle_label.replace('/', ""),
+        &crate::auth::tokens::random_token()[..8].to_uppercase()
+    );
+    let submission_id: i64 = diesel::insert_into(submissions::table)
+        .values((
+            submissions::assessment_id.eq(assessment_id),
+            submissions::reference.eq(&reference),
+            submissions::submitted_by.eq(actor.user_id.ok_or(AppError::Forbidden)?),
+            submissions::signoff_name.eq(signoff.name.trim()),
+            submissions::signoff_job_title.eq(signoff.job_title.trim()),
+            submissions::late.eq(late),
+            submissions::submitted_at.eq(now),
+        ))
+        .returning(submissions::id)
+        .get_result(conn)?;
+    store_scores(
+        conn,
+        assessment_id,
+        submission_id,
+        loaded.row.questionnaire_version_id,
+        &given,
+        &report,
+        now,
+    )?;
+    diesel::update(assessments::table.find(assessment_id))
+        .set((
+            assessments::status.eq("submitted"),
+            assessments::revision.eq(loaded.row.revision + 1),
+            assessments::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    audit::record(conn, actor, Entry::new("assessment.submit", "assessment", assessment_id).organisation(Some(loaded.row.organisation_id)).after(serde_json::json!({"reference": reference, "overall": report.overall.score, "late": late})))?;
+    Ok(Submitted {
+        reference,
+        overall: report.overall.score,
+        late,
+    })
+}
+
+fn store_scores(
+    conn: &mut DbConnection,
+    assessment_id: i64,
+    submission_id: i64,
+    version_id: i64,
+    given: &Answers,
+    report: &scoring::Assessment,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::update(score_sets::table.filter(score_sets::assessment_id.eq(assessment_id)))
+        .set(score_sets::is_current.eq(false))
+        .execute(conn)?;
+    let snapshot: BTreeMap<&String, serde_json::Value> =
+        given.iter().map(|(k, a)| (k, a.to_json())).collect();
+    let report_json = serde_json::to_string(report).map_err(|e| AppError::Internal(e.into()))?;
+    let snapshot_json =
+        serde_json::to_string(&snapshot).map_err(|e| AppError::Internal(e.into()))?;
+    let set_id: i64 = diesel::insert_into(score_sets::table)
+        .values((
+            score_sets::assessment_id.eq(assessment_id),
+            score_sets::submission_id.eq(submission_id),
+            score_sets::questionnaire_version_id.eq(version_id),
+            score_sets::overall_score.eq(report.overall.score),
+            score_sets::overall_band.eq(&report.overall.band),
+            score_sets::report.eq(report_json),
+            score_sets::answers_snapshot.eq(snapshot_json),
+            score_sets::is_current.eq(true),
+            score_sets::scored_at.eq(now),
+        ))
+        .returning(score_sets::id)
+        .get_result(conn)?;
+    let mut rows = vec![(
+        set_id,
+        "overall".to_string(),
+        "overall".to_string(),
+        report.overall.score,
+        report.overall.band.clone(),
+        0,
+    )];
+    for (key, s) in &report.pillars {
+        rows.push((
+            set_id,
+            "pillar".into(),
+            key.clone(),
+            s.score,
+            s.band.clone(),
+            0,
+        ));
+    }
+    for d in &report.domains {
+        rows.push((
+            set_id,
+            "domain".into(),
+            d.key.clone(),
+            d.score,
+            d.band.clone(),
+            i32::try_from(d.counted).unwrap_or(i32::MAX),
+        ));
+    }
+    for (set, level, key, score, band, counted) in rows {
+        diesel::insert_into(scores::table)
+            .values((
+                scores::score_set_id.eq(set),
+                scores::level.eq(level),
+                scores::item_key.eq(key),
+                scores::score.eq(score),
+                scores::band.eq(band),
+                scores::counted.eq(counted),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The stored score report of the current submission.
+pub fn current_scores(
+    conn: &mut DbConnection,
+    assessment_id: i64,
+) -> Result<Option<(String, NaiveDateTime, scoring::Assessment)>, AppError> {
+    let found: Option<(String, String, NaiveDateTime)> = score_sets::table
+        .inner_join(submissions::table)
+        .filter(score_sets::assessment_id.eq(assessment_id))
+        .filter(score_sets::is_current.eq(true))
+        .select((
+            score_sets::report,
+            submissions::reference,
+            submissions::submitted_at,
+        ))
+        .first(conn)
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some((report, reference, at)) => {
+            let parsed = serde_json::from_str(&report).map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("stored score report unreadable: {e}"))
+            })?;
+            Ok(Some((reference, at, parsed)))
+        }
+    }
+}
+
+/// Reopen a submitted assessment (administrators), with a reason for the audit log.
+pub fn reopen(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    assessment_id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "reason",
+            "Give the reason for reopening (up to 2,000 characters)",
+        )]));
+    }
+    let loaded = load(conn, assessment_id)?;
+    if loaded.row.status != "submitted" {
+        return Err(AppError::Conflict(
+            "Only a submitted assessment can be reopened.".into(),
+        ));
+    }
+    let now = Utc::now().naive_utc();
+    diesel::update(
+        submissions::table
+            .filter(submissions::assessment_id.eq(assessment_id))
+            .filter(submissions::reopened_at.is_null()),
+    )
+    .set((
+        submissions::reopened_at.eq(Some(now)),
+        submissions::reopened_by.eq(actor.user_id),
+        submissions::reopen_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    diesel::update(assessments::table.find(assessment_id))
+        .set((
+            assessments::status.eq("reopened"),
+            assessments::revision.eq(loaded.row.revision + 1),
+            assessments::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        actor,
+        Entry::new("assessment.reopen", "assessment", assessment_id)
+            .organisation(Some(loaded.row.organisation_id))
+            .before(serde_json::json!({"status": "submitted"}))
+            .after(serde_json::json!({"status": "reopened", "reason": reason})),
+    )?;
+    Ok(())
+}
+
+/// Assessments of one organisation, newest cycle first: (row, cycle label, deadline).
+pub fn for_organisation(
+    conn: &mut DbConnection,
+    organisation_id: i64,
+) -> Result<Vec<(AssessmentRow, String, NaiveDate)>, AppError> {
+    Ok(assessments::table
+        .inner_join(cycles::table)
+        .filter(assessments::organisation_id.eq(organisation_id))
+        .order((cycles::opens_on.desc(), assessments::setting.asc()))
+        .select((AssessmentRow::as_select(), cycles::label, cycles::deadline))
+        .load(conn)?)
+}
+
+/// One change to an answer, for its history page.
+#[derive(Debug, Clone, Queryable)]
+pub struct HistoryEntry {
+    pub who: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+/// Who changed one answer, when, from what to what (newest first).
+pub fn history(
+    conn: &mut DbConnection,
+    assessment_id: i64,
+    key: &str,
+) -> Result<Vec<HistoryEntry>, AppError> {
+    Ok(answer_history::table
+        .left_join(users::table.on(users::id.nullable().eq(answer_history::changed_by)))
+        .filter(answer_history::assessment_id.eq(assessment_id))
+        .filter(answer_history::question_key.eq(key))
+        .order(answer_history::id.desc())
+        .select((
+            users::name.nullable(),
+            answer_history::old_value,
+            answer_history::new_value,
+            answer_history::changed_at,
+        ))
+        .load(conn)?)
+}

@@ -1,0 +1,529 @@
+//! Completing an assessment through the pages, as two colleagues at one trust would.
+
+use std::collections::BTreeMap;
+
+use dma::auth::roles::Role;
+use reqwest::StatusCode;
+
+use crate::helpers::{backends, csrf_from, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// The form values a person would choose for an answer in the spec's JSON form.
+fn form_values(value: &serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::Bool(true) => vec!["yes".into()],
+        serde_json::Value::Bool(false) => vec!["no".into()],
+        serde_json::Value::Number(n) => vec![n.to_string()],
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(items) if items.is_empty() => vec!["__none__".into()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::Object(_) => vec!["__na__".into()],
+        serde_json::Value::Null => vec![],
+    }
+}
+
+/// `(name, value)` of every hidden input whose name starts with `prefix`.
+fn hidden_inputs(html: &str, prefix: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let marker = format!("name=\"{prefix}");
+    for part in html.split(&marker).skip(1) {
+        let name: String = part.chars().take_while(|c| *c != '"').collect();
+        let value = part
+            .split("value=\"")
+            .nth(1)
+            .map(|v| v.chars().take_while(|c| *c != '"').collect())
+            .unwrap_or_default();
+        out.push((format!("{prefix}{name}"), value));
+    }
+    out
+}
+
+struct Person {
+    client: reqwest::Client,
+}
+
+impl Person {
+    async fn sign_in(app: &TestApp, email: &str) -> Person {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = client
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let res = client
+            .post(app.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_from(&form)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "{email} could not sign in"
+        );
+        Person { client }
+    }
+
+    async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        self.client.get(app.url(path)).send().await.unwrap()
+    }
+
+    async fn post(
+        &self,
+        app: &TestApp,
+        path: &str,
+        fields: &[(String, String)],
+    ) -> reqwest::Response {
+        self.client
+            .post(app.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Answer every question shown on a domain page from `answers`, repeating while saving
+    /// reveals new questions (as happens with conditions and JavaScript off).
+    async fn complete_domain(
+        &self,
+        app: &TestApp,
+        base: &str,
+        domain: &str,
+        answers: &BTreeMap<String, serde_json::Value>,
+    ) {
+        for _ in 0..3 {
+            let html = self
+                .get(app, &format!("{base}/domains/{domain}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            let mut fields = vec![
+                ("csrf_token".to_string(), csrf_from(&html)),
+                ("action".into(), "continue".into()),
+            ];
+            fields.extend(hidden_inputs(&html, "present."));
+            fields.extend(hidden_inputs(&html, "rev."));
+            for (name, _) in hidden_inputs(&html, "present.") {
+                let key = name.trim_start_matches("present.");
+                if let Some(v) = answers.get(key) {
+                    fields.extend(form_values(v).into_iter().map(|x| (format!("q.{key}"), x)));
+                }
+            }
+            let res = self
+                .post(app, &format!("{base}/domains/{domain}"), &fields)
+                .await;
+            assert_eq!(
+                res.status(),
+                StatusCode::SEE_OTHER,
+                "saving {domain}: {}",
+                res.text().await.unwrap()
+            );
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            if !location.contains(&format!("/domains/{domain}?saved")) {
+                return;
+            }
+        }
+    }
+}
+
+async fn organisation_id(app: &TestApp, code: &'static str) -> i64 {
+    use diesel::prelude::*;
+    app.db
+        .read(move |conn| {
+            use dma::db::schema::organisations as o;
+            Ok(o::table
+                .filter(o::ods_code.eq(code))
+                .select(o::id)
+                .first::<i64>(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_score() {
+    let answers_file: serde_yaml::Value =
+        serde_yaml::from_str(&fixture("answers-wgll-acute-complete.yaml")).unwrap();
+    let answers: BTreeMap<String, serde_json::Value> =
+        serde_json::from_value(serde_json::to_value(&answers_file["answers"]).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&fixture("answers-wgll-acute-complete.expected.json")).unwrap();
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        dma::registry::import_demo(&app.db).await.unwrap();
+        let definition = fixture("wgll-acute-2025.yaml").into_bytes();
+        let version_id = app
+            .db
+            .write(move |conn| {
+                Ok(dma::questionnaires::import(
+                    conn,
+                    &dma::audit::Actor::system("test"),
+                    &definition,
+                    true,
+                )
+                .map_err(dma::error::AppError::from)?
+                .id)
+            })
+            .await
+            .unwrap();
+        let trust = organisation_id(&app, "RZ1").await;
+        let other_trust = organisation_id(&app, "RZ2").await;
+        app.create_user("admin@example.nhs.uk", Role::Administrator, None, PASSWORD)
+            .await;
+        app.create_user(
+            "contributor@rz1.example.nhs.uk",
+            Role::OrgContributor,
+            Some(trust),
+            PASSWORD,
+        )
+        .await;
+        app.create_user(
+            "approver@rz1.example.nhs.uk",
+            Role::OrgApprover,
+            Some(trust),
+            PASSWORD,
+        )
+        .await;
+        app.create_user(
+            "approver@rz2.example.nhs.uk",
+            Role::OrgApprover,
+            Some(other_trust),
+            PASSWORD,
+        )
+        .await;
+
+        // The administrator opens the cycle for acute trusts.
+        let admin = Person::sign_in(&app, "admin@example.nhs.uk").await;
+        let csrf = csrf_from(&admin.get(&app, "/admin/cycles").await.text().await.unwrap());
+        let bad = admin
+            .post(
+                &app,
+                "/admin/cycles",
+                &[
+                    ("csrf_token".into(), csrf.clone()),
+                    ("label".into(), "2025-26".into()),
+                    ("opens_on".into(), "2025-10-01".into()),
+                    ("deadline".into(), "2025-09-01".into()),
+                    ("version-acute".into(), version_id.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            bad.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{backend}]"
+        );
+        let html = bad.text().await.unwrap();
+        assert!(
+            html.contains("like 2025/26") && html.contains("on or after the opening date"),
+            "{html}"
+        );
+        let today = chrono::Utc::now().date_naive();
+        let res = admin
+            .post(
+                &app,
+                "/admin/cycles",
+                &[
+                    ("csrf_token".into(), csrf),
+                    ("label".into(), "2025/26".into()),
+                    (
+                        "opens_on".into(),
+                        (today - chrono::Duration::days(30)).to_string(),
+                    ),
+                    (
+                        "deadline".into(),
+                        (today + chrono::Duration::days(30)).to_string(),
+                    ),
+                    ("version-acute".into(), version_id.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "[{backend}] {}",
+            res.text().await.unwrap()
+        );
+
+        // The contributor finds the assessment on the dashboard.
+        let contributor = Person::sign_in(&app, "contributor@rz1.example.nhs.uk").await;
+        let dashboard = contributor
+            .get(&app, "/dashboard")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let start = dashboard
+            .find("href=\"/assessments/")
+            .expect("assessment on dashboard")
+            + 6;
+        let base: String = dashboard[start..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        assert!(dashboard.contains("Not started"));
+
+        // Someone from another trust sees nothing of it.
+        let outsider = Person::sign_in(&app, "approver@rz2.example.nhs.uk").await;
+        for path in ["", "/domains/strategy", "/review", "/results", "/submit"] {
+            assert_eq!(
+                outsider.get(&app, &format!("{base}{path}")).await.status(),
+                StatusCode::FORBIDDEN,
+                "[{backend}] outsider read {path}"
+            );
+        }
+
+        let approver = Person::sign_in(&app, "approver@rz1.example.nhs.uk").await;
+        let domains = [
+            "strategy",
+            "governance",
+            "infrastructure",
+            "cyber",
+            "workforce",
+            "citizens",
+            "clinical-care",
+            "population-health",
+        ];
+        for d in &domains[..4] {
+            contributor.complete_domain(&app, &base, d, &answers).await;
+        }
+
+        // A stale edit: both open the workforce page; the contributor saves first.
+        let stale = approver
+            .get(&app, &format!("{base}/domains/workforce"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        contributor
+            .complete_domain(&app, &base, "workforce", &answers)
+            .await;
+        let mut fields = vec![("csrf_token".to_string(), csrf_from(&stale))];
+        fields.extend(hidden_inputs(&stale, "present."));
+        fields.extend(hidden_inputs(&stale, "rev."));
+        fields.push(("q.spp-skills".into(), "2".into()));
+        fields.push(("q.spp-login-time".into(), "25".into()));
+        let res = approver
+            .post(&app, &format!("{base}/domains/workforce"), &fields)
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{backend}] stale edit accepted"
+        );
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("Test Person changed this answer while you were working"),
+            "{html}"
+        );
+        assert!(
+            html.contains("{&quot;na&quot;:true}"),
+            "the other person's value is not shown"
+        );
+
+        // Not complete yet: the approver cannot submit, and the review lists what is missing.
+        let review = approver
+            .get(&app, &format!("{base}/review"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            review.contains("Which services can patients use"),
+            "missing question not listed"
+        );
+        for d in &domains[5..] {
+            approver.complete_domain(&app, &base, d, &answers).await;
+        }
+        let review = approver
+            .get(&app, &format!("{base}/review"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            review.contains("Every required question is answered"),
+            "{review}"
+        );
+
+        // Only the approver signs off; the declaration is required.
+        assert_eq!(
+            contributor
+                .get(&app, &format!("{base}/submit"))
+                .await
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+        let form = approver
+            .get(&app, &format!("{base}/submit"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_from(&form);
+        let res = approver
+            .post(
+                &app,
+                &format!("{base}/submit"),
+                &[
+                    ("csrf_token".into(), csrf.clone()),
+                    ("name".into(), "Priya Shah".into()),
+                    ("job_title".into(), "".into()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Enter their job title") && html.contains("Confirm the declaration"));
+        let res = approver
+            .post(
+                &app,
+                &format!("{base}/submit"),
+                &[
+                    ("csrf_token".into(), csrf.clone()),
+                    ("name".into(), "Priya Shah".into()),
+                    ("job_title".into(), "Chief Information Officer".into()),
+                    ("declaration".into(), "yes".into()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "[{backend}] {}",
+            res.text().await.unwrap()
+        );
+        let confirmation = approver
+            .get(&app, &format!("{base}/confirmation"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(confirmation.contains("DMA-202526-"), "no reference");
+
+        // The stored scores are exactly what `dma score` gives for the same answers.
+        let id: i64 = base.trim_start_matches("/assessments/").parse().unwrap();
+        let (_, _, stored) = app
+            .db
+            .read(move |conn| dma::assessments::current_scores(conn, id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            dma::domain::scoring::cli_json(&stored),
+            expected,
+            "[{backend}] stored scores differ"
+        );
+        let results = contributor
+            .get(&app, &format!("{base}/results"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            results.contains("<svg class=\"dma-chart dma-chart--radar\""),
+            "no radar chart"
+        );
+        assert!(results.contains("Overall: 3.2"), "overall score not shown");
+
+        // Submitted means read-only.
+        let html = contributor
+            .get(&app, &format!("{base}/domains/strategy"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("read-only"));
+        let mut fields = vec![("csrf_token".to_string(), csrf_from(&html))];
+        fields.extend(hidden_inputs(&html, "present."));
+        let res = contributor
+            .post(&app, &format!("{base}/domains/strategy"), &fields)
+            .await;
+        assert!(
+            res.status() == StatusCode::CONFLICT || res.status() == StatusCode::SEE_OTHER,
+            "{}",
+            res.status()
+        );
+        let (_, _, still) = app
+            .db
+            .read(move |conn| dma::assessments::current_scores(conn, id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(still, stored);
+
+        // An administrator reopens it with a reason; resubmission keeps the earlier scores.
+        let page = admin.get(&app, &base).await.text().await.unwrap();
+        let res = admin
+            .post(
+                &app,
+                &format!("{base}/reopen"),
+                &[
+                    ("csrf_token".into(), csrf_from(&page)),
+                    ("reason".into(), "Cyber answer corrected".into()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
+        let res = approver
+            .post(
+                &app,
+                &format!("{base}/submit"),
+                &[
+                    ("csrf_token".into(), csrf),
+                    ("name".into(), "Priya Shah".into()),
+                    ("job_title".into(), "CIO".into()),
+                    ("declaration".into(), "yes".into()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let sets: i64 = app
+            .db
+            .read(move |conn| {
+                use diesel::prelude::*;
+                use dma::db::schema::score_sets;
+                Ok(score_sets::table
+                    .filter(score_sets::assessment_id.eq(id))
+                    .count()
+                    .get_result(conn)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(sets, 2, "[{backend}] earlier scores not kept");
+        let history = approver
+            .get(&app, &format!("{base}/questions/spp-skills/history"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            history.contains("Test Person"),
+            "answer history lacks who changed it"
+        );
+    }
+}
