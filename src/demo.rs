@@ -1,5 +1,6 @@
 //! Demo data for trying the service on the embedded database: the demo registry (with an ICB
-//! merger), the example question set published, and one account per role. Loaded only on
+//! merger), the example question set published, an open 2025/26 cycle for acute trusts, and one
+//! account per role. Loaded only on
 //! request (`dma serve --demo` or `dma demo load`) and only into a database with no accounts,
 //! so it can never mix with real data. The accounts share a documented password (README).
 
@@ -57,7 +58,20 @@ pub async fn load_if_empty(db: &Db) -> Result<DemoSummary, anyhow::Error> {
     let hash = actix_web::web::block(|| password::hash(DEMO_PASSWORD)).await??;
     db.write(move |conn| {
         let actor = Actor::system("demo");
-        crate::questionnaires::import(conn, &actor, QUESTION_SET, true).map_err(AppError::from)?;
+        let version = crate::questionnaires::import(conn, &actor, QUESTION_SET, true)
+            .map_err(AppError::from)?;
+        // An open cycle, so the demo respondents have an assessment to complete.
+        let today = chrono::Utc::now().date_naive();
+        crate::cycles::open(
+            conn,
+            &actor,
+            &crate::cycles::NewCycle {
+                label: "2025/26".into(),
+                opens_on: today - chrono::Duration::days(14),
+                deadline: today + chrono::Duration::days(60),
+                versions: [("acute".to_string(), version.id)].into_iter().collect(),
+            },
+        )?;
         for (email, name, role, ods) in ACCOUNTS {
             let organisation_id = match ods {
                 Some(code) => Some(

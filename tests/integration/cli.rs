@@ -291,3 +291,56 @@ fn import_publish_export_round_trip_on_each_backend() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("no such"));
     }
 }
+
+#[test]
+fn demo_load_gives_every_role_something_to_do_and_only_once() {
+    use diesel::prelude::*;
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let run = || {
+            dma()
+                .current_dir(dir.path())
+                .env("DATABASE_URL", db.url_string())
+                .args(["demo", "load"])
+                .output()
+                .unwrap()
+        };
+        let out = run();
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["loaded"], true);
+        let mut conn = db.connect();
+        use dma::db::schema::{assessments, cycles, organisations, users};
+        let n_users: i64 = users::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(n_users, 4, "[{backend}]");
+        let n_cycles: i64 = cycles::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(n_cycles, 1);
+        let demo_trust_assessments: i64 = assessments::table
+            .inner_join(organisations::table.on(organisations::id.eq(assessments::organisation_id)))
+            .filter(organisations::ods_code.eq("RZ1"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(
+            demo_trust_assessments, 1,
+            "[{backend}] the demo approver has nothing to answer"
+        );
+        let hash: Option<String> = users::table
+            .filter(users::email.eq("approver@northfield.dma.example"))
+            .select(users::password_hash)
+            .first(&mut conn)
+            .unwrap();
+        assert!(dma::auth::password::verify(
+            dma::demo::DEMO_PASSWORD,
+            hash.as_deref()
+        ));
+        drop(conn);
+        let again: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
+        assert_eq!(again["loaded"], false, "[{backend}] demo data loaded twice");
+    }
+}
