@@ -617,3 +617,63 @@ pub fn history(
         ))
         .load(conn)?)
 }
+
+/// Who has worked on an assessment: each person's name and their latest change, newest first.
+pub fn contributors(
+    conn: &mut DbConnection,
+    assessment_id: i64,
+) -> Result<Vec<(String, NaiveDateTime)>, AppError> {
+    let rows: Vec<(Option<String>, Option<NaiveDateTime>)> = answer_history::table
+        .inner_join(users::table.on(users::id.nullable().eq(answer_history::changed_by)))
+        .filter(answer_history::assessment_id.eq(assessment_id))
+        .group_by(users::name)
+        .select((
+            users::name.nullable(),
+            diesel::dsl::max(answer_history::changed_at),
+        ))
+        .load(conn)?;
+    let mut out: Vec<(String, NaiveDateTime)> = rows
+        .into_iter()
+        .filter_map(|(n, t)| Some((n?, t?)))
+        .collect();
+    out.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    Ok(out)
+}
+
+/// Give one organisation a later deadline (administrators), audit logged.
+pub fn extend_deadline(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    assessment_id: i64,
+    deadline: NaiveDate,
+) -> Result<(), AppError> {
+    let loaded = load(conn, assessment_id)?;
+    let cycle_deadline: NaiveDate = cycles::table
+        .find(loaded.row.cycle_id)
+        .select(cycles::deadline)
+        .first(conn)?;
+    if deadline < cycle_deadline {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "deadline",
+            format!(
+                "An extension must be on or after the cycle's deadline, {}",
+                cycle_deadline.format("%-d %B %Y")
+            ),
+        )]));
+    }
+    diesel::update(assessments::table.find(assessment_id))
+        .set((
+            assessments::deadline_override.eq(Some(deadline)),
+            assessments::updated_at.eq(Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        actor,
+        Entry::new("assessment.extend_deadline", "assessment", assessment_id)
+            .organisation(Some(loaded.row.organisation_id))
+            .before(serde_json::json!({"deadline": loaded.deadline}))
+            .after(serde_json::json!({"deadline": deadline})),
+    )?;
+    Ok(())
+}

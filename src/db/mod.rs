@@ -201,7 +201,10 @@ impl Db {
         let manager = ConnectionManager::<DbConnection>::new(url.connection_string());
         let pool = Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            // No background connection opening: each connection is made for a caller that
+            // waits for it. A pool that tops itself up can still be mid-handshake inside
+            // libpq/OpenSSL when a short-lived command exits, which crashes the process.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(ConnectionOptions))
             .build(manager)

@@ -99,7 +99,16 @@ pub async fn overview(
     auth: Authenticated,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let loaded = load_for(&state, &auth, path.into_inner(), Action::ReadOrganisation).await?;
+    let id = path.into_inner();
+    let loaded = load_for(&state, &auth, id, Action::ReadOrganisation).await?;
+    let people: Vec<Value> = state
+        .db
+        .read(move |conn| assessments::contributors(conn, id))
+        .await?
+        .into_iter()
+        .map(|(name, at)| json!({"name": name, "at": at.format("%-d %b %Y %H:%M").to_string()}))
+        .collect();
+    let today = chrono::Utc::now().date_naive();
     let report = scoring::score(loaded.questionnaire(), &loaded.answers());
     let data = merge(
         header_data(&loaded),
@@ -111,6 +120,10 @@ pub async fn overview(
             "can_submit": auth.may(Action::Approve(loaded.row.organisation_id)) && loaded.is_open_for_answers(),
             "submitted": loaded.row.status == "submitted",
             "can_reopen": auth.may(Action::Administer) && loaded.row.status == "submitted",
+        "can_extend": auth.may(Action::Administer) && loaded.is_open_for_answers(),
+        "overdue": loaded.is_open_for_answers() && today > loaded.deadline,
+        "extended": loaded.row.deadline_override.is_some(),
+        "people": people,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
     );
@@ -671,6 +684,40 @@ pub async fn history(
 }
 
 #[derive(Deserialize)]
+pub struct DeadlineForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    deadline: String,
+}
+
+pub async fn extend_deadline(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    form: web::Form<DeadlineForm>,
+) -> Result<HttpResponse, AppError> {
+    auth.check_csrf(&form.csrf_token)?;
+    auth.require(Action::Administer)?;
+    let id = path.into_inner();
+    let deadline =
+        chrono::NaiveDate::parse_from_str(form.deadline.trim(), "%Y-%m-%d").map_err(|_| {
+            AppError::Validation(vec![FieldError::new(
+                "deadline",
+                "Enter a real date, like 2026-04-01",
+            )])
+        })?;
+    let actor = auth.actor();
+    state
+        .db
+        .write(move |conn| assessments::extend_deadline(conn, &actor, id, deadline))
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, base(id)))
+        .finish())
+}
+
+#[derive(Deserialize)]
 pub struct ReopenForm {
     #[serde(default)]
     csrf_token: String,
@@ -711,6 +758,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/confirmation", web::get().to(confirmation))
             .route("/results", web::get().to(results))
             .route("/questions/{key}/history", web::get().to(history))
-            .route("/reopen", web::post().to(reopen)),
+            .route("/reopen", web::post().to(reopen))
+            .route("/deadline", web::post().to(extend_deadline)),
     );
 }

@@ -527,3 +527,189 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
         );
     }
 }
+
+fn answers_of(file: &str) -> BTreeMap<String, serde_json::Value> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&fixture(file)).unwrap();
+    serde_json::from_value(serde_json::to_value(&doc["answers"]).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_marked() {
+    use dma::assessments::{self, Change, SignOff};
+    use dma::cycles::{self, NewCycle};
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        dma::registry::import_demo(&app.db).await.unwrap();
+        let trust = organisation_id(&app, "RZ1").await;
+        let approver = app
+            .create_user(
+                "approver@rz1.example.nhs.uk",
+                Role::OrgApprover,
+                Some(trust),
+                PASSWORD,
+            )
+            .await;
+        let actor = dma::audit::Actor {
+            user_id: Some(approver),
+            label: "approver".into(),
+            ip: None,
+        };
+        let v2025 = fixture("wgll-acute-2025.yaml");
+        // The next version rescores one question (the offline backups weight goes from 2 to 3).
+        let v2026 = v2025
+            .replace("version: \"2025.1\"", "version: \"2026.1\"")
+            .replace(
+                "        weight: 2\n  - key: workforce",
+                "        weight: 3\n  - key: workforce",
+            );
+        assert!(
+            v2026.contains("weight: 3"),
+            "the second version must rescore a question"
+        );
+        let raw = answers_of("answers-wgll-acute-complete.yaml");
+        let expected_carried = raw.len() - 1;
+        let a = actor.clone();
+        let (first, late_flag) = app
+            .db
+            .write(move |conn| {
+                let system = dma::audit::Actor::system("test");
+                let id = dma::questionnaires::import(conn, &system, v2025.as_bytes(), true)
+                    .map_err(dma::error::AppError::from)?
+                    .id;
+                let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+                cycles::open(
+                    conn,
+                    &system,
+                    &NewCycle {
+                        label: "2024/25".into(),
+                        opens_on: date("2024-10-01"),
+                        deadline: date("2025-01-31"),
+                        versions: [("acute".into(), id)].into(),
+                    },
+                )?;
+                let assessment: i64 = {
+                    use diesel::prelude::*;
+                    use dma::db::schema::assessments as t;
+                    t::table
+                        .filter(t::organisation_id.eq(trust))
+                        .select(t::id)
+                        .first(conn)?
+                };
+                let loaded = assessments::load(conn, assessment)?;
+                let given = dma::domain::answers::validate(loaded.questionnaire(), &raw).unwrap();
+                let changes: Vec<Change> = given
+                    .into_iter()
+                    .map(|(key, answer)| Change {
+                        key,
+                        answer: Some(answer),
+                        seen_revision: 0,
+                    })
+                    .collect();
+                assessments::save(conn, &a, assessment, &changes)?;
+                let done = assessments::submit(
+                    conn,
+                    &a,
+                    assessment,
+                    &SignOff {
+                        name: "P".into(),
+                        job_title: "CIO".into(),
+                        declaration: true,
+                    },
+                )?;
+                // The deadline passed long ago: an extension cannot be earlier than the cycle's.
+                Ok((assessment, done.late))
+            })
+            .await
+            .unwrap();
+        assert!(
+            late_flag,
+            "[{backend}] a submission after the deadline is not marked late"
+        );
+
+        let a = actor.clone();
+        let (carried, confirmed_left, extension) = app
+            .db
+            .write(move |conn| {
+                use diesel::prelude::*;
+                use dma::db::schema::{answers as ans, assessments as t};
+                let system = dma::audit::Actor::system("test");
+                let id = dma::questionnaires::import(conn, &system, v2026.as_bytes(), true)
+                    .map_err(dma::error::AppError::from)?
+                    .id;
+                let today = chrono::Utc::now().date_naive();
+                let opened = cycles::open(
+                    conn,
+                    &system,
+                    &NewCycle {
+                        label: "2026/27".into(),
+                        opens_on: today,
+                        deadline: today + chrono::Duration::days(90),
+                        versions: [("acute".into(), id)].into(),
+                    },
+                )?;
+                let next: i64 = t::table
+                    .filter(t::organisation_id.eq(trust))
+                    .filter(t::cycle_id.eq(opened.id))
+                    .select(t::id)
+                    .first(conn)?;
+                let loaded = assessments::load(conn, next)?;
+                let carried: Vec<String> = loaded
+                    .answers
+                    .iter()
+                    .filter(|(_, s)| s.carried_forward)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                // Confirming an answer (saving it unchanged) clears the mark.
+                let keep = loaded.answers["wl-strategy"].clone();
+                assessments::save(
+                    conn,
+                    &a,
+                    next,
+                    &[Change {
+                        key: "wl-strategy".into(),
+                        answer: Some(keep.answer),
+                        seen_revision: keep.revision,
+                    }],
+                )?;
+                let left: i64 = ans::table
+                    .filter(ans::assessment_id.eq(next))
+                    .filter(ans::carried_forward.eq(true))
+                    .count()
+                    .get_result(conn)?;
+                let too_early = assessments::extend_deadline(conn, &system, next, today);
+                assessments::extend_deadline(
+                    conn,
+                    &system,
+                    next,
+                    today + chrono::Duration::days(120),
+                )?;
+                let deadline = assessments::load(conn, next)?.deadline;
+                Ok((
+                    carried,
+                    left,
+                    (
+                        too_early.is_err(),
+                        deadline == today + chrono::Duration::days(120),
+                    ),
+                ))
+            })
+            .await
+            .unwrap();
+        let _ = first;
+        assert!(
+            !carried.contains(&"sp-offline-backups".to_string()),
+            "[{backend}] a rescored answer was carried forward"
+        );
+        assert_eq!(
+            carried.len(),
+            expected_carried,
+            "[{backend}] carried {carried:?}"
+        );
+        assert_eq!(
+            confirmed_left as usize,
+            carried.len() - 1,
+            "confirmation did not clear the mark"
+        );
+        assert_eq!(extension, (true, true), "[{backend}] deadline extension");
+    }
+}

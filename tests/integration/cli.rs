@@ -277,7 +277,11 @@ fn import_publish_export_round_trip_on_each_backend() {
                 "--format",
                 format,
             ]);
-            assert!(out.status.success());
+            assert!(
+                out.status.success(),
+                "[{backend}] export failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let exported = dma::domain::questionnaire::load(&out.stdout).unwrap();
             let original =
                 dma::domain::questionnaire::load(&std::fs::read(&example).unwrap()).unwrap();
