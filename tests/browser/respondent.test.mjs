@@ -1,0 +1,202 @@
+// The respondent journey in a real browser: an administrator publishes a new version and opens
+// a cycle; a contributor and the approver at one trust complete it (JavaScript on, autosave);
+// the approver signs off; the results show the chart. Every page passes axe-core.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startServer, launchBrowser, signIn, look } from "./harness.mjs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+/** A new page in its own context (its own cookies), failing fast rather than hanging. */
+async function newPage(options = {}) {
+  const context = await browser.newContext(options);
+  context.setDefaultTimeout(15_000);
+  return context.newPage();
+}
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+/** Answer every empty question on the current domain page the way a person would: click the
+ * label of an option, type into boxes. */
+async function answerPage(page) {
+  const groups = await page.locator("fieldset").all();
+  for (const group of groups) {
+    const radios = group.locator("input[type=radio]");
+    if ((await radios.count()) > 0) {
+      if ((await group.locator("input[type=radio]:checked").count()) === 0) {
+        const id = await radios.first().getAttribute("id");
+        await page.locator(`label[for="${id}"]`).click();
+      }
+      continue;
+    }
+    const boxes = group.locator("input[type=checkbox]");
+    if ((await boxes.count()) > 0) {
+      if ((await group.locator("input[type=checkbox]:checked").count()) === 0) {
+        const id = await boxes.first().getAttribute("id");
+        await page.locator(`label[for="${id}"]`).click();
+      }
+      continue;
+    }
+    const number = group.locator("input[inputmode=decimal]");
+    if ((await number.count()) > 0 && (await number.inputValue()) === "") {
+      await number.fill("42");
+      continue;
+    }
+    const text = group.locator("textarea");
+    if ((await text.count()) > 0 && (await text.inputValue()) === "") {
+      await text.fill("Written in the browser test.");
+    }
+  }
+}
+
+/** Click a button that submits a form, and wait until the next page has loaded. */
+async function submitWith(page, name, options = {}) {
+  const navigated = page.waitForEvent("framenavigated");
+  await page.getByRole("button", { name, ...options }).click();
+  await navigated;
+  await page.waitForLoadState("load");
+}
+
+/** Work through domain pages with "Save and continue" until the review page. */
+async function completeFrom(page, firstDomainUrl, stopAtDomain = null) {
+  await page.goto(firstDomainUrl);
+  let pages = 0;
+  while (page.url().includes("/domains/") && !(stopAtDomain && page.url().includes(`/domains/${stopAtDomain}`))) {
+    await answerPage(page);
+    await submitWith(page, "Save and continue");
+    pages += 1;
+    assert.ok(pages < 30, "did not reach the review page");
+  }
+}
+
+test("an administrator publishes a new version and opens a cycle; two colleagues complete it", { timeout: 90_000 }, async (t) => {
+  const { base } = server;
+  const admin = await newPage();
+  await signIn(admin, base, "admin@dma.example");
+  await look(t, admin, "01-admin-dashboard", assert);
+
+  // Upload a new version, see it as a draft, preview it, publish it behind the confirmation.
+  const definition = readFileSync(join(root, "tests/fixtures/wgll-acute-2025.yaml"), "utf8")
+    .replace('version: "2025.1"', 'version: "2026.1"');
+  const file = join(server.dir, "wgll-acute-2026.yaml");
+  writeFileSync(file, definition);
+  await admin.goto(`${base}/admin/questionnaires`);
+  await look(t, admin, "02-question-sets", assert);
+  await admin.setInputFiles("#file", file);
+  await admin.getByRole("button", { name: "Check and upload" }).click();
+  await admin.waitForURL(/\/admin\/questionnaires\/wgll-acute\/2026\.1/);
+  await look(t, admin, "03-version-draft", assert);
+  await admin.getByRole("link", { name: "Preview as a respondent" }).click();
+  await look(t, admin, "04-preview", assert);
+  await admin.goto(`${base}/admin/questionnaires/wgll-acute/2026.1/publish`);
+  await admin.locator('label[for="confirm"]').click();
+  await admin.getByRole("button", { name: "Publish" }).click();
+  await admin.waitForURL(/done=published/);
+  assert.match(await admin.textContent("main"), /Published/);
+
+  await admin.goto(`${base}/admin/cycles`);
+  await admin.getByLabel("Cycle", { exact: true }).fill("2026/27");
+  await admin.getByLabel("Opens on").fill("2026-10-01");
+  await admin.getByLabel("Deadline").fill("2027-01-31");
+  await admin.locator("#version-acute").selectOption({ label: "wgll-acute 2026.1" });
+  await admin.getByRole("button", { name: "Open the cycle" }).click();
+  await admin.waitForURL(/done=opened/);
+  await look(t, admin, "05-cycles", assert);
+
+  // The contributor starts; autosave records what they choose without a submit.
+  const contributor = await newPage();
+  await signIn(contributor, base, "contributor@northfield.dma.example");
+  await look(t, contributor, "06-contributor-dashboard", assert);
+  await contributor.getByRole("link", { name: "2026/27" }).click();
+  await contributor.waitForURL(/\/assessments\/\d+$/);
+  const assessmentUrl = contributor.url();
+  await look(t, contributor, "07-assessment-overview", assert);
+  await contributor.goto(`${assessmentUrl}/domains/strategy`);
+  await look(t, contributor, "08-domain-page", assert);
+  const first = await contributor.locator("fieldset input[type=radio]").nth(3).getAttribute("id");
+  await contributor.locator(`label[for="${first}"]`).click();
+  await assert.doesNotReject(contributor.getByText(/Saved at/).waitFor({ timeout: 10_000 }), "autosave did not report saving");
+  await contributor.reload();
+  assert.equal(await contributor.locator(`#${first}`).isChecked(), true, "the autosaved answer did not persist");
+
+  await completeFrom(contributor, `${assessmentUrl}/domains/strategy`, "workforce");
+
+  // The approver finishes the rest, reviews, signs off and submits.
+  const approver = await newPage();
+  await signIn(approver, base, "approver@northfield.dma.example");
+  await completeFrom(approver, `${assessmentUrl}/domains/workforce`);
+  await approver.goto(`${assessmentUrl}/review`);
+  await look(t, approver, "09-review", assert);
+  assert.match(await approver.textContent("main"), /Every required question is answered/);
+  await approver.getByRole("link", { name: "Sign off and submit" }).click();
+  await look(t, approver, "10-sign-off", assert);
+  await submitWith(approver, "Submit assessment");
+  assert.match(await approver.textContent("main"), /There is a problem/);
+  await look(t, approver, "11-sign-off-errors", assert);
+  await approver.getByLabel("Job title").fill("Chief Information Officer");
+  await approver.locator('label[for="declaration"]').click();
+  await approver.getByRole("button", { name: "Submit assessment" }).click();
+  await approver.waitForURL(/confirmation/);
+  await look(t, approver, "12-confirmation", assert);
+  assert.match(await approver.textContent("main"), /DMA-202627-/);
+  await approver.getByRole("link", { name: "See the results by domain" }).click();
+  assert.equal(await approver.locator("svg.dma-chart--radar").count(), 1);
+  await look(t, approver, "13-results", assert);
+
+  // Read-only for everyone afterwards.
+  await contributor.goto(`${assessmentUrl}/domains/strategy`);
+  assert.match(await contributor.textContent("main"), /read-only/);
+});
+
+test("the respondent flow works with JavaScript off and with the keyboard", { timeout: 60_000 }, async (t) => {
+  const { base } = server;
+  const page = await newPage({ javaScriptEnabled: false });
+  // Keyboard only: type, Tab to the next field, Enter submits.
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Email address").focus();
+  await page.keyboard.type("contributor@northfield.dma.example");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("demo passphrase not for production");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${base}/dashboard`);
+  await page.getByRole("link", { name: "2025/26" }).click();
+  await page.waitForURL(/\/assessments\/\d+$/);
+  const overview = page.url();
+  // The uptime question is conditional on the EPR answer: without JavaScript it appears once
+  // the EPR answer is saved.
+  await page.goto(`${overview}/domains/infrastructure`);
+  assert.equal(await page.locator("input[name='q.sf-uptime']").count(), 0);
+  await page.locator("label", { hasText: "One EPR across the whole trust" }).click();
+  await submitWith(page, "Save and continue");
+  assert.match(page.url(), /domains\/infrastructure\?saved=1/, "new question not shown before moving on");
+  assert.equal(await page.locator("input[name='q.sf-uptime']").count(), 1);
+  await page.locator("input[name='q.sf-uptime']").fill("lots");
+  await submitWith(page, "Save", { exact: true });
+  assert.match(await page.textContent("main"), /There is a problem/);
+  assert.equal(await page.locator("input[name='q.sf-uptime']").inputValue(), "lots", "what was typed was lost");
+  await look(t, page, "14-no-js-error", assert, { checkAccessibility: false });
+});
+
+test("every public page type passes axe-core and reflows at 320 px", { timeout: 60_000 }, async (t) => {
+  const { base } = server;
+  const page = await newPage({ viewport: { width: 320, height: 800 } });
+  for (const [name, path] of [["15-start", "/"], ["16-sign-in", "/login"], ["17-not-found", "/no/such/page"]]) {
+    await page.goto(`${base}${path}`);
+    await look(t, page, name, assert);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} scrolls sideways at 320 px by ${overflow}px`);
+  }
+});
