@@ -163,7 +163,8 @@ pub fn raw_score(q: &Question, answer: &Answer) -> Option<f64> {
 
 /// Scores an assessment: a question set plus its answers.
 pub fn score(q: &Questionnaire, answers: &Answers) -> Assessment {
-    let shown = visibility::visible(q, answers);
+    let shown = visibility::visible_flags(q, answers);
+    let mut position = 0;
     let (min, max) = (q.scale.min, q.scale.max);
 
     let domains: Vec<DomainScore> = q
@@ -175,7 +176,8 @@ pub fn score(q: &Questionnaire, answers: &Answers) -> Assessment {
             let (mut answered, mut visible) = (0, 0);
             let (mut sum_wn, mut sum_w) = (0.0, 0.0);
             for question in &domain.questions {
-                let is_shown = shown.contains(&question.key);
+                let is_shown = shown.get(position).copied().unwrap_or(false);
+                position += 1;
                 let answer = answers.get(&question.key).filter(|a| is_answered(a));
                 if is_shown {
                     visible += 1;

@@ -25,26 +25,46 @@ use crate::domain::questionnaire::{CondValue, Condition, Question, Questionnaire
 
 /// The keys of the questions that are shown for these answers.
 pub fn visible(q: &Questionnaire, answers: &Answers) -> BTreeSet<String> {
-    let by_key: BTreeMap<&str, &Question> =
-        q.questions().map(|(_, q)| (q.key.as_str(), q)).collect();
-    let mut shown = BTreeSet::new();
+    q.questions()
+        .zip(visible_flags(q, answers))
+        .filter(|(_, shown)| *shown)
+        .map(|((_, question), _)| question.key.clone())
+        .collect()
+}
+
+/// Whether each question is shown, in document order (the order of
+/// [`Questionnaire::questions`]). Scoring uses this form: it allocates one flag per question
+/// and looks up by key only the few questions that conditions refer to.
+pub fn visible_flags(q: &Questionnaire, answers: &Answers) -> Vec<bool> {
+    let mut referenced: BTreeMap<&str, Option<(usize, &Question)>> = BTreeMap::new();
+    for (_, question) in q.questions() {
+        if let Some(condition) = &question.show_if {
+            for key in condition.questions() {
+                referenced.insert(key, None);
+            }
+        }
+    }
+    if !referenced.is_empty() {
+        for (position, (_, question)) in q.questions().enumerate() {
+            if let Some(slot) = referenced.get_mut(question.key.as_str()) {
+                *slot = Some((position, question));
+            }
+        }
+    }
+    let mut flags: Vec<bool> = Vec::with_capacity(referenced.len().max(64));
     for (_, question) in q.questions() {
         let show = match &question.show_if {
             None => true,
-            Some(condition) => {
-                let ctx = Context {
-                    by_key: &by_key,
-                    shown: &shown,
-                    answers,
-                };
-                ctx.holds(condition)
+            Some(condition) => Context {
+                referenced: &referenced,
+                flags: &flags,
+                answers,
             }
+            .holds(condition),
         };
-        if show {
-            shown.insert(question.key.clone());
-        }
+        flags.push(show);
     }
-    shown
+    flags
 }
 
 /// Whether a question is in a set returned by [`visible`].
@@ -64,19 +84,22 @@ pub fn visible_answers(q: &Questionnaire, answers: &Answers) -> Answers {
 }
 
 struct Context<'a> {
-    by_key: &'a BTreeMap<&'a str, &'a Question>,
-    shown: &'a BTreeSet<String>,
+    /// The questions conditions refer to, with their document position.
+    referenced: &'a BTreeMap<&'a str, Option<(usize, &'a Question)>>,
+    /// Visibility of the questions decided so far (every earlier question).
+    flags: &'a [bool],
     answers: &'a Answers,
 }
 
 impl Context<'_> {
     /// The answer to a visible, answered question, with the question.
     fn answered(&self, key: &str) -> Option<(&Question, &Answer)> {
-        if !self.shown.contains(key) {
+        let (position, question) = (*self.referenced.get(key)?)?;
+        if !self.flags.get(position).copied().unwrap_or(false) {
             return None;
         }
         let answer = self.answers.get(key).filter(|a| is_answered(a))?;
-        Some((self.by_key.get(key)?, answer))
+        Some((question, answer))
     }
 
     /// The answer a comparison can look at: answered and not N/A.
