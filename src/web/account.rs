@@ -417,7 +417,16 @@ pub async fn dashboard(
     if auth.may(Action::Administer) {
         areas.push(json!({"href": "/admin/questionnaires", "title": "Question sets", "description": "Upload, check, preview, compare and publish versions of the questionnaire."}));
         areas.push(json!({"href": "/admin/cycles", "title": "Cycles", "description": "Open the yearly assessment and see how many organisations have submitted."}));
+        areas.push(json!({"href": "/admin/organisations", "title": "Organisations", "description": "See the registry and import changes to organisations and their ICBs."}));
+        areas.push(json!({"href": "/admin/users", "title": "People", "description": "See everyone's accounts, invite people and deactivate accounts."}));
     }
+    if org_id.is_some_and(|id| auth.may(Action::Approve(id))) {
+        areas.push(json!({"href": "/organisation/users", "title": "People in your organisation", "description": "Invite contributors and approvers, and deactivate accounts that are no longer needed."}));
+    }
+    if auth.may(Action::ReadAuditLog) {
+        areas.push(json!({"href": "/admin/audit", "title": "Audit log", "description": "Who changed what, and when, with the values before and after."}));
+    }
+    areas.push(json!({"href": "/account/tokens", "title": "API tokens", "description": "Let a program use the API as you."}));
     let assessments: Vec<serde_json::Value> = match org_id {
         Some(id) => state
             .db

@@ -3,15 +3,22 @@
 //! same thing.
 
 pub mod account;
+pub mod admin_audit;
 pub mod admin_cycles;
+pub mod admin_organisations;
 pub mod admin_questionnaires;
+pub mod admin_users;
+pub mod api;
+pub mod api_tokens;
 pub mod assessment_pages;
 pub mod assets;
 pub mod charts;
 pub mod errors;
 pub mod health;
+pub mod listing;
 pub mod page;
 pub mod pages;
+pub mod password_reset;
 pub mod questions;
 pub mod templates;
 
@@ -86,6 +93,61 @@ fn security_headers(https: bool) -> DefaultHeaders {
     headers
 }
 
+/// Every route [`routes`] registers, as (method, path pattern). The route-by-role test
+/// (`tests/integration/authorisation.rs`) checks that this list matches what is registered and
+/// tries each entry as every role, so a new route must be added here to pass the suite.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/assets/{path:.*}"),
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/account/set-password"),
+    ("POST", "/account/set-password"),
+    ("GET", "/dashboard"),
+    ("GET", "/assessments/{id}"),
+    ("GET", "/assessments/{id}/domains/{key}"),
+    ("POST", "/assessments/{id}/domains/{key}"),
+    ("POST", "/assessments/{id}/autosave"),
+    ("GET", "/assessments/{id}/review"),
+    ("GET", "/assessments/{id}/submit"),
+    ("POST", "/assessments/{id}/submit"),
+    ("GET", "/assessments/{id}/confirmation"),
+    ("GET", "/assessments/{id}/results"),
+    ("GET", "/assessments/{id}/questions/{key}/history"),
+    ("POST", "/assessments/{id}/reopen"),
+    ("POST", "/assessments/{id}/deadline"),
+    ("GET", "/admin/cycles"),
+    ("POST", "/admin/cycles"),
+    ("GET", "/admin/organisations"),
+    ("POST", "/admin/organisations/import"),
+    ("GET", "/admin/users"),
+    ("GET", "/admin/users/invite"),
+    ("POST", "/admin/users/invite"),
+    ("POST", "/admin/users/{id}/deactivate"),
+    ("GET", "/organisation/users"),
+    ("POST", "/organisation/users/invite"),
+    ("POST", "/organisation/users/{id}/deactivate"),
+    ("GET", "/account/reset-password"),
+    ("POST", "/account/reset-password"),
+    ("GET", "/account/tokens"),
+    ("POST", "/account/tokens"),
+    ("POST", "/account/tokens/{id}/revoke"),
+    ("GET", "/admin/audit"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/admin/questionnaires"),
+    ("POST", "/admin/questionnaires"),
+    ("GET", "/admin/questionnaires/{key}/diff"),
+    ("GET", "/admin/questionnaires/{key}/{version}"),
+    ("GET", "/admin/questionnaires/{key}/{version}/preview"),
+    ("GET", "/admin/questionnaires/{key}/{version}/publish"),
+    ("POST", "/admin/questionnaires/{key}/{version}/publish"),
+    ("POST", "/admin/questionnaires/{key}/{version}/delete"),
+    ("GET", "/admin/questionnaires/{key}/{version}/download"),
+];
+
 /// Register every route. One function, so the route-by-role test can list them all.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -106,6 +168,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/dashboard", web::get().to(account::dashboard))
         .configure(assessment_pages::routes)
         .configure(admin_cycles::routes)
+        .configure(admin_organisations::routes)
+        .configure(admin_users::routes)
+        .configure(password_reset::routes)
+        .configure(api_tokens::routes)
+        .configure(admin_audit::routes)
+        .configure(api::routes)
         .service(
             web::scope("/admin/questionnaires")
                 .route("", web::get().to(admin_questionnaires::list))

@@ -3,12 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod helpers;
 
 mod accounts;
+mod admin_organisations;
 mod admin_questionnaires;
+mod api_tokens;
 mod assessment_flow;
+mod audit_page;
+mod authorisation;
 mod cli;
 mod foundation;
+mod people;
 mod registry;
 mod storage;

@@ -1,0 +1,148 @@
+//! Email. A message is rendered and written to the `email_outbox` table in the same database
+//! transaction as the change that causes it, so a rolled-back change sends nothing and a
+//! committed one cannot lose its message. A worker ([`worker`]) delivers queued rows later,
+//! over SMTP or, with no SMTP server configured, into `.eml` files.
+//!
+//! Every message is a triple of templates, `email/NAME.subject`, `email/NAME.text` and
+//! `email/NAME.html` (files `templates/email/NAME.subject.hbs` and so on); the HTML bodies share
+//! the `email/layout.html` partial. The subject and text templates use triple braces
+//! (`{{{name}}}`) because they are not HTML and must not be entity-escaped.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::email_outbox;
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::web::templates::Templates;
+
+/// A message to queue: which template renders it, for whom, with what data.
+pub struct OutgoingEmail<'a> {
+    /// What the message is about (`invitation`, `password_reset`, `reminder`, ...), shown on
+    /// the outbox page.
+    pub kind: &'a str,
+    /// The recipient's address.
+    pub to: &'a str,
+    /// The template triple's name: `invitation` selects `email/invitation.subject` etc.
+    pub template: &'a str,
+    pub data: serde_json::Value,
+    /// When set, at most one message with this key is ever queued (for example
+    /// `reminder:{cycle}:{organisation}:14`).
+    pub dedupe_key: Option<String>,
+}
+
+/// A message rendered from its templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Render the subject, text and HTML of a template triple.
+pub fn render(
+    templates: &Templates,
+    template: &str,
+    data: &serde_json::Value,
+) -> Result<Rendered, AppError> {
+    let subject = templates.render(&format!("email/{template}.subject"), data)?;
+    let text = templates.render(&format!("email/{template}.text"), data)?;
+    let html = templates.render(&format!("email/{template}.html"), data)?;
+    Ok(Rendered {
+        // A subject is one line whatever the template's layout.
+        subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+        text,
+        html,
+    })
+}
+
+/// Render subject/text/html from templates `email/{template}.subject`, `email/{template}.text`,
+/// `email/{template}.html` and insert a queued row in the caller's transaction. Returns
+/// `Ok(false)` when a row with the same `dedupe_key` already exists (nothing is inserted).
+pub fn enqueue(
+    conn: &mut DbConnection,
+    templates: &Templates,
+    email: OutgoingEmail<'_>,
+) -> Result<bool, AppError> {
+    enqueue_at(conn, templates, email, Utc::now().naive_utc())
+}
+
+/// [`enqueue`] with the clock supplied (the message is due at `now`).
+pub fn enqueue_at(
+    conn: &mut DbConnection,
+    templates: &Templates,
+    email: OutgoingEmail<'_>,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    if let Some(key) = &email.dedupe_key {
+        let existing: i64 = email_outbox::table
+            .filter(email_outbox::dedupe_key.eq(key))
+            .count()
+            .get_result(conn)?;
+        if existing > 0 {
+            return Ok(false);
+        }
+    }
+    let rendered = render(templates, email.template, &email.data)?;
+    // A savepoint, so that losing a race on the unique dedupe key leaves the caller's
+    // transaction usable (PostgreSQL aborts a transaction after any failed statement).
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(email_outbox::table)
+            .values((
+                email_outbox::kind.eq(email.kind),
+                email_outbox::recipient.eq(email.to),
+                email_outbox::subject.eq(&rendered.subject),
+                email_outbox::body_text.eq(&rendered.text),
+                email_outbox::body_html.eq(&rendered.html),
+                email_outbox::dedupe_key.eq(&email.dedupe_key),
+                email_outbox::status.eq(STATUS_QUEUED),
+                email_outbox::attempts.eq(0),
+                email_outbox::next_attempt_at.eq(now),
+                email_outbox::created_at.eq(now),
+            ))
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub const STATUS_QUEUED: &str = "queued";
+pub const STATUS_SENDING: &str = "sending";
+pub const STATUS_SENT: &str = "sent";
+pub const STATUS_FAILED: &str = "failed";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn templates() -> Templates {
+        Templates::load(None).unwrap()
+    }
+
+    #[test]
+    fn invitation_renders_all_three_parts() {
+        let r = render(
+            &templates(),
+            "invitation",
+            &json!({"name": "Ann & Bo", "link": "https://dma.example/set-password?t=a&b", "organisation": "Leeds", "role_label": "Organisation lead", "expires_days": 7}),
+        )
+        .unwrap();
+        assert_eq!(
+            r.subject,
+            "You have been invited to the digital maturity assessment for Leeds"
+        );
+        assert!(r.text.contains("Hello Ann & Bo,"), "{}", r.text);
+        assert!(r.text.contains("https://dma.example/set-password?t=a&b"));
+        assert!(r.html.contains("Hello Ann &amp; Bo,"), "{}", r.html);
+        assert!(r.html.contains("#005eb8"));
+        assert!(r.html.contains("Set your password"));
+    }
+}

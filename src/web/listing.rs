@@ -1,0 +1,113 @@
+//! What the long lists (organisations, people, the audit log) share: pages of 50 rows, and
+//! links to the previous and next page that keep the filters the person chose.
+
+use serde_json::{json, Value};
+
+use crate::web::errors::urlencode;
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL `lower()`, the same on both backends, for case-insensitive text filters.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The page asked for, from 1; anything unreadable or out of range is the first page.
+pub fn page_number(raw: Option<&str>) -> i64 {
+    raw.and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1)
+}
+
+/// The number of rows to skip for `page`.
+pub fn offset(page: i64) -> i64 {
+    (page - 1) * PAGE_SIZE
+}
+
+/// A query string from the non-empty filters (without `page`), starting with `?` or empty.
+pub fn query_string(filters: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = filters
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// The data `admin/pagination` renders: "showing 51 to 100 of 230" and the links.
+pub fn pagination(base: &str, filters: &[(&str, &str)], page: i64, total: i64) -> Value {
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |p: i64| {
+        let mut all: Vec<(&str, String)> = filters
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_string()))
+            .collect();
+        if p > 1 {
+            all.push(("page", p.to_string()));
+        }
+        let borrowed: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        format!("{base}{}", query_string(&borrowed))
+    };
+    let first = if total == 0 { 0 } else { offset(page) + 1 };
+    let last = (offset(page) + PAGE_SIZE).min(total);
+    json!({
+        "total": total,
+        "first": first,
+        "last": last,
+        "page": page,
+        "pages": pages,
+        "previous": (page > 1).then(|| link(page - 1)),
+        "next": (page < pages).then(|| link(page + 1)),
+        "several": pages > 1,
+    })
+}
+
+/// `%` and `_` are wildcards in SQL `LIKE`; this makes them literal (with `\` as the escape).
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_keep_filters_and_stay_in_range() {
+        assert_eq!(page_number(Some("3")), 3);
+        for bad in ["0", "-1", "x", ""] {
+            assert_eq!(page_number(Some(bad)), 1);
+        }
+        let p = pagination(
+            "/admin/audit",
+            &[("action", "user."), ("actor", "")],
+            2,
+            120,
+        );
+        assert_eq!(p["previous"], "/admin/audit?action=user.");
+        assert_eq!(p["next"], "/admin/audit?action=user.&page=3");
+        assert_eq!(
+            (p["first"].clone(), p["last"].clone()),
+            (json!(51), json!(100))
+        );
+        let empty = pagination("/x", &[], 1, 0);
+        assert_eq!(empty["next"], Value::Null);
+        assert_eq!(empty["pages"], 1);
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_escape("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}
