@@ -387,7 +387,7 @@ pub fn submit(
     let reference = format!(
         "DMA-{}-{}",
         loaded.cycle_label.replace('/', ""),
-        &crate::auth::tokens::random_token()[..8].to_uppercase()
+        &crate::auth::tokens::random_token()[..12].to_uppercase()
     );
     let submission_id: i64 = diesel::insert_into(submissions::table)
         .values((

@@ -46,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// The email outbox.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Demo data for trying the service.
     Demo {
         #[command(subcommand)]
@@ -112,6 +117,12 @@ pub enum OrgCommand {
     /// bad row changes nothing, and every bad row is reported. Importing the same file again
     /// changes nothing.
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Deliver every due message once (for cron, or a server started without its worker).
+    SendPending,
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,6 +502,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org {
             command: OrgCommand::Import { file },
         } => crate::registry::import_command(&settings(&cli)?, file).await,
+        Command::Mail {
+            command: MailCommand::SendPending,
+        } => crate::mail::send_pending_command(&settings(&cli)?).await,
         Command::Demo {
             command: DemoCommand::Load,
         } => {

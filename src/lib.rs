@@ -15,5 +15,6 @@ pub mod error;
 pub mod mail;
 pub mod questionnaires;
 pub mod registry;
+pub mod reports;
 pub mod telemetry;
 pub mod web;

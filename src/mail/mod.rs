@@ -8,8 +8,17 @@
 //! the `email/layout.html` partial. The subject and text templates use triple braces
 //! (`{{{name}}}`) because they are not HTML and must not be entity-escaped.
 
+pub mod transport;
+pub mod worker;
+
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
+
+pub use transport::Transport;
+pub use worker::{
+    notifier, send_pending, send_pending_at, send_pending_command, spawn_worker, wake,
+    OutboxMessage, SendReport, Worker,
+};
 
 use crate::db::schema::email_outbox;
 use crate::db::DbConnection;
@@ -144,5 +153,91 @@ mod tests {
         assert!(r.html.contains("Hello Ann &amp; Bo,"), "{}", r.html);
         assert!(r.html.contains("#005eb8"));
         assert!(r.html.contains("Set your password"));
+    }
+
+    /// Every message kind, with every documented field and with only the required ones
+    /// (strict mode turns a field the template needs but the data lacks into an error).
+    #[test]
+    fn every_message_renders_with_full_and_minimal_data() {
+        let t = templates();
+        let cases = [
+            (
+                "invitation",
+                json!({"name": "A", "link": "L", "organisation": "O", "role_label": "R", "expires_days": 7}),
+                json!({"name": "A", "link": "L", "role_label": "R", "expires_days": 7}),
+            ),
+            (
+                "password_reset",
+                json!({"name": "A", "link": "L", "expires_minutes": 60}),
+                json!({"name": "A", "link": "L", "expires_minutes": 60}),
+            ),
+            (
+                "cycle_opened",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L", "questionnaire_title": "Q"}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L"}),
+            ),
+            (
+                "reminder",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L", "overdue": false, "days_left": 14, "answered": 3, "total": 40}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L", "days_left": 2}),
+            ),
+            (
+                "reminder",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L", "overdue": true, "days_left": 0}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "deadline": "30 June 2026", "link": "L", "overdue": true}),
+            ),
+            (
+                "submission_receipt",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "signoff_job_title": "CIO", "reference": "DMA-1", "link": "L"}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "link": "L"}),
+            ),
+            (
+                "score_report",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "overall": "2.8", "overall_label": "Developing", "pillars": [{"name": "Infrastructure", "score": "3.1"}], "link": "L"}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "overall": "2.8", "link": "L"}),
+            ),
+        ];
+        for (name, full, minimal) in cases {
+            for data in [full, minimal] {
+                let r =
+                    render(&t, name, &data).unwrap_or_else(|e| panic!("{name} with {data}: {e:?}"));
+                assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{name}");
+                assert!(r.text.contains("Hello A,"), "{name}: {}", r.text);
+                assert!(r.html.contains("Hello A,"), "{name}");
+                assert!(r.html.starts_with("<!DOCTYPE html>"), "{name}");
+                if name != "password_reset" && name != "invitation" {
+                    assert!(r.text.contains('O') && r.html.contains('O'), "{name}");
+                }
+                assert!(
+                    r.text.contains("\nL\n") || r.text.ends_with("L\n"),
+                    "{name}: {}",
+                    r.text
+                );
+                assert!(r.html.contains("href=\"L\""), "{name}");
+            }
+        }
+        let overdue = render(
+            &t,
+            "reminder",
+            &json!({"name": "A", "organisation": "O", "cycle_label": "C", "deadline": "30 June 2026", "link": "L", "overdue": true}),
+        )
+        .unwrap();
+        assert!(
+            overdue.subject.starts_with("Overdue:"),
+            "{}",
+            overdue.subject
+        );
+        let one_day = render(
+            &t,
+            "reminder",
+            &json!({"name": "A", "organisation": "O", "cycle_label": "C", "deadline": "D", "link": "L", "days_left": 1}),
+        )
+        .unwrap();
+        assert!(
+            one_day.subject.ends_with("due in 1 day"),
+            "{}",
+            one_day.subject
+        );
+        assert!(render(&t, "reminder", &json!({"name": "A"})).is_err());
     }
 }

@@ -426,6 +426,11 @@ pub async fn dashboard(
     if auth.may(Action::ReadAuditLog) {
         areas.push(json!({"href": "/admin/audit", "title": "Audit log", "description": "Who changed what, and when, with the values before and after."}));
     }
+    if crate::reports::Scope::of(&auth.user).is_some() {
+        areas.push(json!({"href": "/reports", "title": "Reports", "description": "Results by care setting, region and ICB, year on year, with exports of scores and answers."}));
+    } else if let Some(id) = org_id.filter(|id| auth.may(Action::ReadOrganisation(*id))) {
+        areas.push(json!({"href": format!("/reports/organisations/{id}"), "title": "Reports", "description": "Your organisation's results against its peers and its previous years, ready to print for a board paper."}));
+    }
     areas.push(json!({"href": "/account/tokens", "title": "API tokens", "description": "Let a program use the API as you."}));
     let assessments: Vec<serde_json::Value> = match org_id {
         Some(id) => state

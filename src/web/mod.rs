@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin_audit;
 pub mod admin_cycles;
 pub mod admin_organisations;
+pub mod admin_outbox;
 pub mod admin_questionnaires;
 pub mod admin_users;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod page;
 pub mod pages;
 pub mod password_reset;
 pub mod questions;
+pub mod report_pages;
 pub mod templates;
 
 use std::net::TcpListener;
@@ -45,6 +47,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    mail_worker: crate::mail::Worker,
 }
 
 /// The database a configuration points at: the given URL, or the embedded SQLite file.
@@ -136,6 +139,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/tokens"),
     ("POST", "/account/tokens/{id}/revoke"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/outbox"),
+    ("POST", "/admin/outbox/{id}/resend"),
     ("GET", "/api/v1/me"),
     ("GET", "/admin/questionnaires"),
     ("POST", "/admin/questionnaires"),
@@ -146,6 +151,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/questionnaires/{key}/{version}/publish"),
     ("POST", "/admin/questionnaires/{key}/{version}/delete"),
     ("GET", "/admin/questionnaires/{key}/{version}/download"),
+    ("GET", "/reports"),
+    ("GET", "/reports/organisations/{id}"),
+    ("GET", "/reports/trends"),
+    ("GET", "/reports/export/scores.csv"),
+    ("GET", "/reports/export/scores.json"),
+    ("GET", "/reports/export/answers.csv"),
+    ("GET", "/reports/export/answers.json"),
 ];
 
 /// Register every route. One function, so the route-by-role test can list them all.
@@ -173,7 +185,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(password_reset::routes)
         .configure(api_tokens::routes)
         .configure(admin_audit::routes)
+        .configure(admin_outbox::routes)
         .configure(api::routes)
+        .configure(report_pages::routes)
         .service(
             web::scope("/admin/questionnaires")
                 .route("", web::get().to(admin_questionnaires::list))
@@ -220,6 +234,7 @@ impl Application {
         let https = settings.base_url.starts_with("https://");
         let limit = settings.max_upload_bytes;
         let workers = settings.workers;
+        let mail_worker = crate::mail::spawn_worker(db.clone(), settings.mail.clone())?;
         let state = web::Data::new(AppState {
             db,
             templates,
@@ -242,15 +257,24 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            mail_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serve until SIGTERM/SIGINT, then finish in-flight requests (up to 30 s) and return.
+    /// Serve until SIGTERM/SIGINT, then finish in-flight requests (up to 30 s), let the mail
+    /// worker finish the message in hand, and return.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
-        self.server.await
+        let served = self.server.await;
+        self.mail_worker
+            .stop(std::time::Duration::from_secs(30))
+            .await;
+        served
     }
 }

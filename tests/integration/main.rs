@@ -15,6 +15,8 @@ mod audit_page;
 mod authorisation;
 mod cli;
 mod foundation;
+mod mail;
 mod people;
 mod registry;
+mod reports;
 mod storage;

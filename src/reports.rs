@@ -1,0 +1,2317 @@
+//! Reports: who may read what, the filters of the national and group views, the queries
+//! behind them, and the group figures, worked out by [`crate::domain::stats`] so every page
+//! and export states the same method. The pages (`web::report_pages`) only arrange what this
+//! module returns.
+//!
+//! Decisions (also in docs/exports.md where they concern the exports):
+//! - **What counts.** Only the *current* score set of a *submitted* assessment counts in any
+//!   figure. A reopened assessment drops out until it is submitted again.
+//! - **Group figures** are the plain mean of member organisations' stored scores for the same
+//!   questionnaire version, with the member count, median and quartiles
+//!   ([`stats::summarise`], [`stats::METHOD`]). Figures are never mixed across versions: a
+//!   page shows one block per version.
+//! - **Groups are those of the cycle**: an organisation counts in the ICB and region that
+//!   were snapshotted on its assessment when the cycle opened (`assessments.icb_id`,
+//!   `assessments.region`), so a trust that moved ICB counts in its old ICB in old cycles.
+//! - **Who sees what** ([`Scope`]): auditors and administrators everything; a group viewer
+//!   the assessments whose snapshot ICB is their ICB or whose snapshot region is their
+//!   region, cycle by cycle; everyone else no group view. Organisation people read their own
+//!   organisation's report only.
+//! - **Reporting status** ([`ReportStatus`]): each assessment is in exactly one of not
+//!   started, in progress (reopened included), submitted (on time) and late (submitted after
+//!   its deadline, or not submitted and its deadline has passed), so the counts add up.
+//! - **Small groups.** Organisation people see peer figures only for groups of at least
+//!   [`MIN_DISCLOSED`] organisations, so a mean of two cannot reveal a neighbour's score.
+//!   Auditors and group viewers see every group.
+//! - **Like-for-like.** Where a domain is not comparable between two versions (format
+//!   section 5), the year-on-year view can show a like-for-like figure instead: the domain
+//!   score worked out over only the questions present in both versions with the same
+//!   fingerprint (section 4 step 3 over that subset), from the stored workings of each
+//!   submission ([`subset_score`]).
+//! - **Not a league table.** Nothing here ranks organisations; lists sort by what the person
+//!   chooses and show no rank numbers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::roles::{can, Action, Role};
+use crate::auth::users::User;
+use crate::db::schema::{
+    assessments, cycle_versions, cycles, organisations, score_sets, scores, submissions,
+};
+use crate::db::DbConnection;
+use crate::domain::answers::{self as domain_answers, Answer};
+use crate::domain::comparability::{self, VersionDiff};
+use crate::domain::questionnaire::{ChecklistLevel, Question, QuestionKind, Questionnaire, Scale};
+use crate::domain::scoring::{self, QuestionContribution};
+use crate::domain::stats::{self, GroupStats};
+use crate::error::AppError;
+use crate::questionnaires::{self, StoredVersion};
+
+/// Organisation people see a peer group's figures only when it has at least this many
+/// members with a score.
+pub const MIN_DISCLOSED: usize = 5;
+
+/// Assessments read per database round trip by the exports.
+pub const SCORES_EXPORT_PAGE: i64 = 1_000;
+/// Fewer per page for answers: each assessment gives a row per question (up to ~300).
+pub const ANSWERS_EXPORT_PAGE: i64 = 200;
+
+/// Ids per `IN (...)` list, well under SQLite's limit on bound parameters.
+const IN_CHUNK: usize = 900;
+
+// ---------------------------------------------------------------------------------------
+// Status, scope and filters
+// ---------------------------------------------------------------------------------------
+
+/// Where an assessment stands for reporting; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    NotStarted,
+    InProgress,
+    Submitted,
+    Late,
+}
+
+impl ReportStatus {
+    pub const ALL: [ReportStatus; 4] = [
+        ReportStatus::NotStarted,
+        ReportStatus::InProgress,
+        ReportStatus::Submitted,
+        ReportStatus::Late,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::NotStarted => "not_started",
+            ReportStatus::InProgress => "in_progress",
+            ReportStatus::Submitted => "submitted",
+            ReportStatus::Late => "late",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReportStatus::NotStarted => "Not started",
+            ReportStatus::InProgress => "In progress",
+            ReportStatus::Submitted => "Submitted",
+            ReportStatus::Late => "Late",
+        }
+    }
+
+    /// The tag colour the pages use.
+    pub fn colour(self) -> &'static str {
+        match self {
+            ReportStatus::NotStarted => "grey",
+            ReportStatus::InProgress => "blue",
+            ReportStatus::Submitted => "green",
+            ReportStatus::Late => "red",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportStatus> {
+        ReportStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The reporting status of an assessment with database `status`, whose current
+    /// submission (if any) was `submitted_late`, due on `deadline`, seen on `today`.
+    pub fn of(
+        status: &str,
+        submitted_late: Option<bool>,
+        deadline: NaiveDate,
+        today: NaiveDate,
+    ) -> ReportStatus {
+        if status == "submitted" {
+            if submitted_late == Some(true) {
+                ReportStatus::Late
+            } else {
+                ReportStatus::Submitted
+            }
+        } else if today > deadline {
+            ReportStatus::Late
+        } else if status == "not_started" {
+            ReportStatus::NotStarted
+        } else {
+            ReportStatus::InProgress
+        }
+    }
+
+    /// Whether the assessment's current scores count in figures.
+    pub fn is_submitted(self) -> bool {
+        matches!(self, ReportStatus::Submitted | ReportStatus::Late)
+    }
+}
+
+/// Which assessments a person may see in group views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Auditors and administrators.
+    All,
+    /// A group viewer: assessments whose snapshot ICB is `icb_id` or whose snapshot region is
+    /// `region` (at least one is set).
+    Group {
+        icb_id: Option<i64>,
+        region: Option<String>,
+    },
+}
+
+impl Scope {
+    /// The group views a person may read, or `None` when they may read none.
+    pub fn of(user: &User) -> Option<Scope> {
+        if !user.active {
+            return None;
+        }
+        if can(user.subject(), Action::ReadAllResults) {
+            return Some(Scope::All);
+        }
+        if user.role() == Role::GroupViewer {
+            let region = user.group_region.clone().filter(|r| !r.trim().is_empty());
+            if user.group_organisation_id.is_some() || region.is_some() {
+                return Some(Scope::Group {
+                    icb_id: user.group_organisation_id,
+                    region,
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether an assessment with this snapshot ICB and region is in scope.
+    pub fn includes(&self, icb_id: Option<i64>, region: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Group {
+                icb_id: group_icb,
+                region: group_region,
+            } => {
+                (group_icb.is_some() && *group_icb == icb_id)
+                    || (group_region.is_some() && group_region.as_deref() == region)
+            }
+        }
+    }
+}
+
+/// Filters as typed in the address; every field may be empty.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawFilters {
+    #[serde(default)]
+    pub cycle: String,
+    #[serde(default)]
+    pub setting: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub icb: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub by: String,
+    #[serde(default)]
+    pub comparable: String,
+}
+
+/// An ICB as the reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Icb {
+    pub id: i64,
+    pub ods_code: String,
+    pub name: String,
+}
+
+/// A cycle as the reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleRef {
+    pub id: i64,
+    pub label: String,
+    pub opens_on: NaiveDate,
+}
+
+/// Checked filters.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub cycle: Option<CycleRef>,
+    pub setting: Option<String>,
+    pub region: Option<String>,
+    pub icb: Option<Icb>,
+    pub status: Option<ReportStatus>,
+    pub q: Option<String>,
+}
+
+impl Filters {
+    /// The filters as query-string pairs, for links that keep them.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.cycle {
+            out.push(("cycle", c.id.to_string()));
+        }
+        if let Some(s) = &self.setting {
+            out.push(("setting", s.clone()));
+        }
+        if let Some(r) = &self.region {
+            out.push(("region", r.clone()));
+        }
+        if let Some(i) = &self.icb {
+            out.push(("icb", i.ods_code.clone()));
+        }
+        if let Some(s) = self.status {
+            out.push(("status", s.as_str().to_string()));
+        }
+        if let Some(q) = &self.q {
+            out.push(("q", q.clone()));
+        }
+        out
+    }
+
+    /// Whether `m` passes the filters that are applied after the query (text and status).
+    fn keeps(&self, m: &Member) -> bool {
+        self.keeps_text(m) && self.status.is_none_or(|s| s == m.report_status)
+    }
+
+    fn keeps_text(&self, m: &Member) -> bool {
+        match &self.q {
+            None => true,
+            Some(q) => {
+                let q = q.to_lowercase();
+                m.name.to_lowercase().contains(&q) || m.ods_code.to_lowercase().starts_with(&q)
+            }
+        }
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Check the filters against what exists, naming every problem in one plain message (the
+/// pages show it on a 400 page).
+pub fn resolve_filters(conn: &mut DbConnection, raw: &RawFilters) -> Result<Filters, AppError> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut filters = Filters::default();
+
+    let cycle = raw.cycle.trim();
+    if !cycle.is_empty() {
+        let found: Option<(i64, String, NaiveDate)> = match cycle.parse::<i64>() {
+            Ok(id) => cycles::table
+                .find(id)
+                .select((cycles::id, cycles::label, cycles::opens_on))
+                .first(conn)
+                .optional()?,
+            Err(_) => cycles::table
+                .filter(cycles::label.eq(cycle))
+                .select((cycles::id, cycles::label, cycles::opens_on))
+                .first(conn)
+                .optional()?,
+        };
+        match found {
+            Some((id, label, opens_on)) => {
+                filters.cycle = Some(CycleRef {
+                    id,
+                    label,
+                    opens_on,
+                })
+            }
+            None => problems.push(format!(
+                "There is no cycle \"{}\": choose a cycle from the list, or give its label, like 2025/26.",
+                shorten(cycle)
+            )),
+        }
+    }
+
+    let setting = raw.setting.trim();
+    if !setting.is_empty() {
+        let known: i64 = if is_slug(setting) {
+            cycle_versions::table
+                .filter(cycle_versions::setting.eq(setting))
+                .count()
+                .get_result(conn)?
+        } else {
+            0
+        };
+        if known > 0 {
+            filters.setting = Some(setting.to_string());
+        } else {
+            problems.push(format!(
+                "There is no care setting \"{}\" in any cycle: choose one from the list, like acute.",
+                shorten(setting)
+            ));
+        }
+    }
+
+    let region = raw.region.trim();
+    if !region.is_empty() {
+        let known: i64 = if region.chars().count() <= 200 {
+            assessments::table
+                .filter(assessments::region.eq(region))
+                .count()
+                .get_result(conn)?
+        } else {
+            0
+        };
+        if known > 0 {
+            filters.region = Some(region.to_string());
+        } else {
+            problems.push(format!(
+                "There is no region \"{}\" in any cycle: choose one from the list.",
+                shorten(region)
+            ));
+        }
+    }
+
+    let icb = raw.icb.trim();
+    if !icb.is_empty() {
+        let code = icb.to_uppercase();
+        let found: Option<(i64, String, String)> = if code.len() <= 20 {
+            organisations::table
+                .filter(organisations::ods_code.eq(&code))
+                .filter(organisations::kind.eq("icb"))
+                .select((
+                    organisations::id,
+                    organisations::ods_code,
+                    organisations::name,
+                ))
+                .first(conn)
+                .optional()?
+        } else {
+            None
+        };
+        match found {
+            Some((id, ods_code, name)) => filters.icb = Some(Icb { id, ods_code, name }),
+            None => problems.push(format!(
+                "There is no ICB with the ODS code \"{}\": choose one from the list.",
+                shorten(icb)
+            )),
+        }
+    }
+
+    let status = raw.status.trim();
+    if !status.is_empty() {
+        match ReportStatus::parse(status) {
+            Some(s) => filters.status = Some(s),
+            None => problems.push(format!(
+                "\"{}\" is not a status: use not_started, in_progress, submitted or late.",
+                shorten(status)
+            )),
+        }
+    }
+
+    let q = raw.q.trim();
+    if q.chars().count() > 200 {
+        problems.push("Search for at most 200 characters of a name or ODS code.".into());
+    } else if !q.is_empty() {
+        filters.q = Some(q.to_string());
+    }
+
+    if problems.is_empty() {
+        Ok(filters)
+    } else {
+        Err(AppError::BadRequest(problems.join(" ")))
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// At most 40 characters of what someone typed, for repeating it in a message.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if s.chars().count() > 40 {
+        out.push_str("...");
+    }
+    out
+}
+
+/// The page number asked for (from 1); anything else is a 400.
+pub fn parse_page(raw: &str) -> Result<i64, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(1);
+    }
+    raw.parse::<i64>()
+        .ok()
+        .filter(|p| (1..=1_000_000).contains(p))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "\"{}\" is not a page number: use a whole number from 1.",
+                shorten(raw)
+            ))
+        })
+}
+
+/// The `comparable` toggle: empty, `0` or `1`.
+pub fn parse_comparable(raw: &str) -> Result<bool, AppError> {
+    match raw.trim() {
+        "" | "0" => Ok(false),
+        "1" => Ok(true),
+        other => Err(AppError::BadRequest(format!(
+            "\"{}\" is not a value for comparable: use 1 to show comparable figures only, or 0.",
+            shorten(other)
+        ))),
+    }
+}
+
+/// How the organisation list is ordered. None of these is a rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Code,
+    Setting,
+    Icb,
+    Region,
+    Status,
+    Submitted,
+    Overall,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 8] = [
+        SortKey::Name,
+        SortKey::Code,
+        SortKey::Setting,
+        SortKey::Icb,
+        SortKey::Region,
+        SortKey::Status,
+        SortKey::Submitted,
+        SortKey::Overall,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Code => "code",
+            SortKey::Setting => "setting",
+            SortKey::Icb => "icb",
+            SortKey::Region => "region",
+            SortKey::Status => "status",
+            SortKey::Submitted => "submitted",
+            SortKey::Overall => "overall",
+        }
+    }
+}
+
+/// `sort=KEY` or `sort=-KEY` (descending); empty is by name.
+pub fn parse_sort(raw: &str) -> Result<(SortKey, bool), AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok((SortKey::Name, false));
+    }
+    let (descending, key) = match raw.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, raw),
+    };
+    SortKey::ALL
+        .into_iter()
+        .find(|k| k.as_str() == key)
+        .map(|k| (k, descending))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "\"{}\" is not a way to sort: use name, code, setting, icb, region, status, submitted or overall, with a leading - for descending.",
+                shorten(raw)
+            ))
+        })
+}
+
+/// How group figures are broken down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Setting,
+    Region,
+    Icb,
+}
+
+impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Setting => "setting",
+            GroupBy::Region => "region",
+            GroupBy::Icb => "icb",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            GroupBy::Setting => "care setting",
+            GroupBy::Region => "region",
+            GroupBy::Icb => "ICB",
+        }
+    }
+}
+
+pub fn parse_group_by(raw: &str) -> Result<Option<GroupBy>, AppError> {
+    match raw.trim() {
+        "" => Ok(None),
+        "setting" => Ok(Some(GroupBy::Setting)),
+        "region" => Ok(Some(GroupBy::Region)),
+        "icb" => Ok(Some(GroupBy::Icb)),
+        other => Err(AppError::BadRequest(format!(
+            "\"{}\" is not a way to group: use setting, region or icb.",
+            shorten(other)
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Members: assessments with what the reports show of them
+// ---------------------------------------------------------------------------------------
+
+/// One assessment as the reports see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub assessment_id: i64,
+    pub organisation_id: i64,
+    pub ods_code: String,
+    pub name: String,
+    pub cycle_id: i64,
+    pub cycle_label: String,
+    pub setting: String,
+    pub version_id: i64,
+    pub status: String,
+    pub report_status: ReportStatus,
+    /// Snapshot taken when the cycle opened.
+    pub icb_id: Option<i64>,
+    pub region: Option<String>,
+    pub deadline: NaiveDate,
+    /// The current score set, when the assessment is submitted.
+    pub score_set_id: Option<i64>,
+    pub overall: Option<f64>,
+    pub overall_band: Option<String>,
+    pub submitted_at: Option<NaiveDateTime>,
+    pub reference: Option<String>,
+    pub late: bool,
+}
+
+type MemberColumns = (
+    (
+        i64,
+        i64,
+        String,
+        String,
+        i64,
+        String,
+        NaiveDate,
+        String,
+        i64,
+        String,
+    ),
+    (
+        Option<i64>,
+        Option<String>,
+        Option<NaiveDate>,
+        Option<i64>,
+        Option<f64>,
+        Option<String>,
+    ),
+    (Option<NaiveDateTime>, Option<String>, Option<bool>),
+);
+
+/// Adds the SQL side of the filters and the scope to a boxed query that includes
+/// `assessments`. (A macro because the queries it serves have different joins.)
+macro_rules! restrict {
+    ($query:expr, $filters:expr, $scope:expr) => {{
+        let filters: &Filters = $filters;
+        let scope: &Scope = $scope;
+        let mut query = $query;
+        if let Some(c) = &filters.cycle {
+            query = query.filter(assessments::cycle_id.eq(c.id));
+        }
+        if let Some(s) = &filters.setting {
+            query = query.filter(assessments::setting.eq(s.clone()));
+        }
+        if let Some(r) = &filters.region {
+            query = query.filter(assessments::region.eq(r.clone()));
+        }
+        if let Some(i) = &filters.icb {
+            query = query.filter(assessments::icb_id.eq(i.id));
+        }
+        match scope {
+            Scope::All => {}
+            Scope::Group {
+                icb_id: Some(i),
+                region: Some(r),
+            } => {
+                query = query.filter(
+                    assessments::icb_id
+                        .eq(*i)
+                        .or(assessments::region.eq(r.clone())),
+                );
+            }
+            Scope::Group {
+                icb_id: Some(i),
+                region: None,
+            } => {
+                query = query.filter(assessments::icb_id.eq(*i));
+            }
+            Scope::Group {
+                icb_id: None,
+                region: Some(r),
+            } => {
+                query = query.filter(assessments::region.eq(r.clone()));
+            }
+            Scope::Group {
+                icb_id: None,
+                region: None,
+            } => {
+                query = query.filter(assessments::id.lt(0));
+            }
+        }
+        query
+    }};
+}
+
+/// Which members to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    /// Submitted assessments with a current score set only.
+    pub submitted_only: bool,
+    /// Assessments with a larger id only (paging by id).
+    pub after_id: Option<i64>,
+    pub limit: Option<i64>,
+    /// One organisation's assessments only.
+    pub organisation_id: Option<i64>,
+}
+
+/// Members matching the filters' SQL side and the scope, by assessment id, with the largest
+/// id read (for paging: the text and status filters are applied afterwards, so a page may
+/// come back shorter than the limit while more remain).
+pub fn load_members(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    window: Window,
+) -> Result<(Vec<Member>, Option<i64>), AppError> {
+    let base = assessments::table
+        .inner_join(organisations::table.on(organisations::id.eq(assessments::organisation_id)))
+        .inner_join(cycles::table)
+        .left_join(
+            score_sets::table.on(score_sets::assessment_id
+                .eq(assessments::id)
+                .and(score_sets::is_current.eq(true))),
+        )
+        .left_join(
+            submissions::table.on(submissions::id
+                .nullable()
+                .eq(score_sets::submission_id.nullable())),
+        )
+        .into_boxed();
+    let mut query = restrict!(base, filters, scope);
+    if window.submitted_only {
+        query = query
+            .filter(assessments::status.eq("submitted"))
+            .filter(score_sets::id.nullable().is_not_null());
+    }
+    if let Some(after) = window.after_id {
+        query = query.filter(assessments::id.gt(after));
+    }
+    if let Some(org) = window.organisation_id {
+        query = query.filter(assessments::organisation_id.eq(org));
+    }
+    if let Some(limit) = window.limit {
+        query = query.limit(limit);
+    }
+    let rows: Vec<MemberColumns> = query
+        .order(assessments::id.asc())
+        .select((
+            (
+                assessments::id,
+                assessments::organisation_id,
+                organisations::ods_code,
+                organisations::name,
+                assessments::cycle_id,
+                cycles::label,
+                cycles::deadline,
+                assessments::setting,
+                assessments::questionnaire_version_id,
+                assessments::status,
+            ),
+            (
+                assessments::icb_id,
+                assessments::region,
+                assessments::deadline_override,
+                score_sets::id.nullable(),
+                score_sets::overall_score.nullable(),
+                score_sets::overall_band.nullable(),
+            ),
+            (
+                submissions::submitted_at.nullable(),
+                submissions::reference.nullable(),
+                submissions::late.nullable(),
+            ),
+        ))
+        .load(conn)?;
+    let last = rows.last().map(|r| r.0 .0);
+    let today = Utc::now().date_naive();
+    let members = rows
+        .into_iter()
+        .map(|(a, b, c)| {
+            let (
+                id,
+                org,
+                ods_code,
+                name,
+                cycle_id,
+                cycle_label,
+                cycle_deadline,
+                setting,
+                version,
+                status,
+            ) = a;
+            let (icb_id, region, deadline_override, set_id, overall, overall_band) = b;
+            let (submitted_at, reference, late) = c;
+            let deadline = deadline_override.unwrap_or(cycle_deadline);
+            let report_status = ReportStatus::of(&status, late, deadline, today);
+            let submitted = status == "submitted" && set_id.is_some();
+            Member {
+                assessment_id: id,
+                organisation_id: org,
+                ods_code,
+                name,
+                cycle_id,
+                cycle_label,
+                setting,
+                version_id: version,
+                status,
+                report_status,
+                icb_id,
+                region,
+                deadline,
+                score_set_id: set_id.filter(|_| submitted),
+                overall: overall.filter(|_| submitted),
+                overall_band: overall_band.filter(|_| submitted),
+                submitted_at: submitted_at.filter(|_| submitted),
+                reference: reference.filter(|_| submitted),
+                late: late.unwrap_or(false) && submitted,
+            }
+        })
+        .collect();
+    Ok((members, last))
+}
+
+/// One stored domain score of a submitted assessment.
+#[derive(Debug, Clone)]
+pub struct ScoreRow {
+    pub assessment_id: i64,
+    pub version_id: i64,
+    pub domain_key: String,
+    pub score: Option<f64>,
+    pub band: Option<String>,
+    pub counted: i32,
+}
+
+/// `assessment id, version id, domain key, score, band, questions counted`.
+type ScoreColumns = (i64, i64, String, Option<f64>, Option<String>, i32);
+
+/// A stored domain score: `domain key, score, band, questions counted`.
+type StoredDomain = (String, Option<f64>, Option<String>, i32);
+
+/// The current domain scores of submitted assessments matching the filters' SQL side and
+/// the scope (the text and status filters are the caller's to apply, by assessment id).
+pub fn load_domain_scores(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+) -> Result<Vec<ScoreRow>, AppError> {
+    let base = scores::table
+        .inner_join(score_sets::table.inner_join(assessments::table))
+        .filter(scores::level.eq("domain"))
+        .filter(score_sets::is_current.eq(true))
+        .filter(assessments::status.eq("submitted"))
+        .into_boxed();
+    let query = restrict!(base, filters, scope);
+    let rows: Vec<ScoreColumns> = query
+        .order(assessments::id.asc())
+        .select((
+            assessments::id,
+            score_sets::questionnaire_version_id,
+            scores::item_key,
+            scores::score,
+            scores::band,
+            scores::counted,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(assessment_id, version_id, domain_key, score, band, counted)| ScoreRow {
+                assessment_id,
+                version_id,
+                domain_key,
+                score,
+                band,
+                counted,
+            },
+        )
+        .collect())
+}
+
+/// Current domain scores of the given score sets, by score set id.
+fn domain_scores_of_sets(
+    conn: &mut DbConnection,
+    set_ids: &[i64],
+) -> Result<HashMap<i64, Vec<StoredDomain>>, AppError> {
+    let mut out: HashMap<i64, Vec<StoredDomain>> = HashMap::new();
+    for chunk in set_ids.chunks(IN_CHUNK) {
+        let rows: Vec<(i64, StoredDomain)> = scores::table
+            .filter(scores::score_set_id.eq_any(chunk))
+            .filter(scores::level.eq("domain"))
+            .select((
+                scores::score_set_id,
+                (
+                    scores::item_key,
+                    scores::score,
+                    scores::band,
+                    scores::counted,
+                ),
+            ))
+            .load(conn)?;
+        for (set, stored) in rows {
+            out.entry(set).or_default().push(stored);
+        }
+    }
+    Ok(out)
+}
+
+/// Stored reports and answer snapshots of score sets, by score set id.
+fn stored_sets(
+    conn: &mut DbConnection,
+    set_ids: &[i64],
+) -> Result<HashMap<i64, (String, String)>, AppError> {
+    let mut out = HashMap::new();
+    for chunk in set_ids.chunks(IN_CHUNK) {
+        let rows: Vec<(i64, String, String)> = score_sets::table
+            .filter(score_sets::id.eq_any(chunk))
+            .select((
+                score_sets::id,
+                score_sets::report,
+                score_sets::answers_snapshot,
+            ))
+            .load(conn)?;
+        out.extend(rows.into_iter().map(|(id, r, a)| (id, (r, a))));
+    }
+    Ok(out)
+}
+
+fn parse_report(text: &str) -> Result<scoring::Assessment, AppError> {
+    serde_json::from_str(text)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored score report unreadable: {e}")))
+}
+
+fn parse_snapshot(text: &str) -> Result<BTreeMap<String, serde_json::Value>, AppError> {
+    serde_json::from_str(text)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("answers snapshot unreadable: {e}")))
+}
+
+/// Questionnaire versions by id, loaded once each.
+#[derive(Default, Clone)]
+pub struct Versions(HashMap<i64, Arc<StoredVersion>>);
+
+impl Versions {
+    pub fn get(
+        &mut self,
+        conn: &mut DbConnection,
+        id: i64,
+    ) -> Result<Arc<StoredVersion>, AppError> {
+        if let Some(v) = self.0.get(&id) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(questionnaires::get_by_id(conn, id)?);
+        self.0.insert(id, v.clone());
+        Ok(v)
+    }
+
+    pub fn loaded(&self, id: i64) -> Option<&Arc<StoredVersion>> {
+        self.0.get(&id)
+    }
+}
+
+/// ICBs by id (for the ids given).
+pub fn icbs_by_id(
+    conn: &mut DbConnection,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, Icb>, AppError> {
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let rows: Vec<(i64, String, String)> = organisations::table
+            .filter(organisations::id.eq_any(chunk))
+            .select((
+                organisations::id,
+                organisations::ods_code,
+                organisations::name,
+            ))
+            .load(conn)?;
+        out.extend(
+            rows.into_iter()
+                .map(|(id, ods_code, name)| (id, Icb { id, ods_code, name })),
+        );
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Group figures (pure)
+// ---------------------------------------------------------------------------------------
+
+/// The summary of the values under each key ([`stats::summarise`]); keys without a finite
+/// value are left out.
+pub fn summarise_by<K: Ord>(values: impl IntoIterator<Item = (K, f64)>) -> BTreeMap<K, GroupStats> {
+    let mut grouped: BTreeMap<K, Vec<f64>> = BTreeMap::new();
+    for (k, v) in values {
+        grouped.entry(k).or_default().push(v);
+    }
+    grouped
+        .into_iter()
+        .filter_map(|(k, vs)| Some((k, stats::summarise(&vs)?)))
+        .collect()
+}
+
+/// A domain score over a subset of its questions: format section 4 step 3,
+/// `scale.min + (scale.max - scale.min) * sum(w * n) / sum(w)`, over the contributions that
+/// counted and whose key is in `keys`, in document order, clamped to the scale like
+/// [`scoring::score`]; `None` when none of them counted.
+pub fn subset_score(
+    scale: Scale,
+    contributions: &[QuestionContribution],
+    keys: &BTreeSet<String>,
+) -> Option<f64> {
+    let mut weighted = 0.0;
+    let mut weights = 0.0;
+    for c in contributions {
+        if !c.counted || !keys.contains(&c.key) {
+            continue;
+        }
+        let n = c.normalised?;
+        weighted += c.weight * n;
+        weights += c.weight;
+    }
+    if weights <= 0.0 {
+        return None;
+    }
+    let lo = scale.min.min(scale.max);
+    let hi = scale.max.max(scale.min);
+    Some((scale.min + (scale.max - scale.min) * weighted / weights).clamp(lo, hi))
+}
+
+/// The questions of domain `domain` that score the same way in `before` and `after` (same
+/// key in that domain of both, same fingerprint), in `after`'s order; empty when the scale
+/// changed, as then no score is comparable.
+pub fn comparable_questions(
+    before: &Questionnaire,
+    after: &Questionnaire,
+    domain: &str,
+) -> BTreeSet<String> {
+    if before.scale != after.scale {
+        return BTreeSet::new();
+    }
+    let (Some(a), Some(b)) = (
+        before.domains.iter().find(|d| d.key == domain),
+        after.domains.iter().find(|d| d.key == domain),
+    ) else {
+        return BTreeSet::new();
+    };
+    b.questions
+        .iter()
+        .filter(|qb| {
+            a.questions.iter().any(|qa| {
+                qa.key == qb.key && comparability::fingerprint(qa) == comparability::fingerprint(qb)
+            })
+        })
+        .map(|q| q.key.clone())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The national and group view
+// ---------------------------------------------------------------------------------------
+
+/// Figures for one questionnaire version within the filtered organisations.
+#[derive(Debug, Clone)]
+pub struct VersionBlock {
+    pub version: Arc<StoredVersion>,
+    /// Members of this version (any status) and those whose scores count.
+    pub members: usize,
+    pub submitted: usize,
+    /// Per domain, in document order: the summary of members' scores (None when none has
+    /// a score).
+    pub domains: Vec<(String, String, Option<GroupStats>)>,
+    pub overall: Option<GroupStats>,
+    /// When grouped: per domain key, per group label, the summary.
+    pub breakdown: BTreeMap<String, BTreeMap<String, GroupStats>>,
+}
+
+/// Everything the national or group view shows.
+#[derive(Debug, Clone)]
+pub struct National {
+    /// Counts by reporting status (the status filter aside).
+    pub counts: BTreeMap<ReportStatus, usize>,
+    /// The listed organisations (all filters applied), in id order.
+    pub members: Vec<Member>,
+    pub blocks: Vec<VersionBlock>,
+    pub icbs: HashMap<i64, Icb>,
+}
+
+/// The label of a member's group for a breakdown.
+fn group_label(by: GroupBy, m: &Member, icbs: &HashMap<i64, Icb>) -> String {
+    match by {
+        GroupBy::Setting => m.setting.clone(),
+        GroupBy::Region => m.region.clone().unwrap_or_else(|| "(no region)".into()),
+        GroupBy::Icb => m.icb_id.and_then(|i| icbs.get(&i)).map_or_else(
+            || "(no ICB)".into(),
+            |i| format!("{} ({})", i.name, i.ods_code),
+        ),
+    }
+}
+
+/// The national or group view for `filters` within `scope`.
+pub fn national(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+) -> Result<National, AppError> {
+    let (all, _) = load_members(conn, filters, scope, Window::default())?;
+    let texts: Vec<Member> = all.into_iter().filter(|m| filters.keeps_text(m)).collect();
+    let mut counts: BTreeMap<ReportStatus, usize> =
+        ReportStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+    for m in &texts {
+        *counts.entry(m.report_status).or_default() += 1;
+    }
+    let members: Vec<Member> = texts.into_iter().filter(|m| filters.keeps(m)).collect();
+    let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
+
+    let by_id: HashMap<i64, &Member> = members
+        .iter()
+        .filter(|m| m.score_set_id.is_some())
+        .map(|m| (m.assessment_id, m))
+        .collect();
+    let rows: Vec<ScoreRow> = load_domain_scores(conn, filters, scope)?
+        .into_iter()
+        .filter(|r| by_id.contains_key(&r.assessment_id))
+        .collect();
+
+    let mut versions = Versions::default();
+    let version_ids: BTreeSet<i64> = members.iter().map(|m| m.version_id).collect();
+    let mut blocks = Vec::new();
+    for vid in version_ids {
+        let version = versions.get(conn, vid)?;
+        let of_version: Vec<&Member> = members.iter().filter(|m| m.version_id == vid).collect();
+        let domain_stats = summarise_by(
+            rows.iter()
+                .filter(|r| r.version_id == vid)
+                .filter_map(|r| Some((r.domain_key.as_str(), r.score?))),
+        );
+        let domains = version
+            .questionnaire
+            .domains
+            .iter()
+            .map(|d| {
+                (
+                    d.key.clone(),
+                    d.title.clone(),
+                    domain_stats.get(d.key.as_str()).cloned(),
+                )
+            })
+            .collect();
+        let overall = stats::summarise(
+            &of_version
+                .iter()
+                .filter(|m| m.score_set_id.is_some())
+                .filter_map(|m| m.overall)
+                .collect::<Vec<_>>(),
+        );
+        let mut breakdown: BTreeMap<String, BTreeMap<String, GroupStats>> = BTreeMap::new();
+        if let Some(by) = by {
+            let grouped =
+                summarise_by(rows.iter().filter(|r| r.version_id == vid).filter_map(|r| {
+                    let m = by_id.get(&r.assessment_id)?;
+                    Some(((r.domain_key.clone(), group_label(by, m, &icbs)), r.score?))
+                }));
+            for ((domain, group), s) in grouped {
+                breakdown.entry(domain).or_default().insert(group, s);
+            }
+        }
+        blocks.push(VersionBlock {
+            members: of_version.len(),
+            submitted: of_version
+                .iter()
+                .filter(|m| m.score_set_id.is_some())
+                .count(),
+            version,
+            domains,
+            overall,
+            breakdown,
+        });
+    }
+    Ok(National {
+        counts,
+        members,
+        blocks,
+        icbs,
+    })
+}
+
+/// Order members for the list; ties fall back to name then assessment id, so pages are
+/// stable. Missing values sort last either way.
+pub fn sort_members(
+    members: &mut [Member],
+    key: SortKey,
+    descending: bool,
+    icbs: &HashMap<i64, Icb>,
+) {
+    use std::cmp::Ordering;
+    fn opt<T: PartialOrd>(a: Option<T>, b: Option<T>, descending: bool) -> Ordering {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+                if descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+    let icb_name = |m: &Member| {
+        m.icb_id
+            .and_then(|i| icbs.get(&i))
+            .map(|i| i.name.to_lowercase())
+    };
+    members.sort_by(|a, b| {
+        let primary = match key {
+            SortKey::Name => opt(
+                Some(a.name.to_lowercase()),
+                Some(b.name.to_lowercase()),
+                descending,
+            ),
+            SortKey::Code => opt(Some(&a.ods_code), Some(&b.ods_code), descending),
+            SortKey::Setting => opt(Some(&a.setting), Some(&b.setting), descending),
+            SortKey::Icb => opt(icb_name(a), icb_name(b), descending),
+            SortKey::Region => opt(a.region.as_ref(), b.region.as_ref(), descending),
+            SortKey::Status => opt(Some(a.report_status), Some(b.report_status), descending),
+            SortKey::Submitted => opt(a.submitted_at, b.submitted_at, descending),
+            SortKey::Overall => opt(a.overall, b.overall, descending),
+        };
+        primary
+            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+            .then_with(|| a.assessment_id.cmp(&b.assessment_id))
+    });
+}
+
+/// What the filter lists offer within a scope: cycles (newest first), settings, regions and
+/// ICBs seen in assessments.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub cycles: Vec<CycleRef>,
+    pub settings: Vec<String>,
+    pub regions: Vec<String>,
+    pub icbs: Vec<Icb>,
+}
+
+pub fn options(conn: &mut DbConnection, scope: &Scope) -> Result<Options, AppError> {
+    let cycles: Vec<(i64, String, NaiveDate)> = cycles::table
+        .order(cycles::opens_on.desc())
+        .select((cycles::id, cycles::label, cycles::opens_on))
+        .load(conn)?;
+    let settings: Vec<String> = cycle_versions::table
+        .select(cycle_versions::setting)
+        .distinct()
+        .order(cycle_versions::setting.asc())
+        .load(conn)?;
+    let empty = Filters::default();
+    let regions: Vec<Option<String>> = restrict!(
+        assessments::table
+            .select(assessments::region)
+            .distinct()
+            .into_boxed(),
+        &empty,
+        scope
+    )
+    .load(conn)?;
+    let icb_ids: Vec<Option<i64>> = restrict!(
+        assessments::table
+            .select(assessments::icb_id)
+            .distinct()
+            .into_boxed(),
+        &empty,
+        scope
+    )
+    .load(conn)?;
+    let mut icbs: Vec<Icb> = icbs_by_id(conn, icb_ids.into_iter().flatten())?
+        .into_values()
+        .collect();
+    icbs.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut regions: Vec<String> = regions.into_iter().flatten().collect();
+    regions.sort();
+    Ok(Options {
+        cycles: cycles
+            .into_iter()
+            .map(|(id, label, opens_on)| CycleRef {
+                id,
+                label,
+                opens_on,
+            })
+            .collect(),
+        settings,
+        regions,
+        icbs,
+    })
+}
+
+/// The cycle that opened last, if any.
+pub fn latest_cycle(conn: &mut DbConnection) -> Result<Option<CycleRef>, AppError> {
+    Ok(cycles::table
+        .order((cycles::opens_on.desc(), cycles::id.desc()))
+        .select((cycles::id, cycles::label, cycles::opens_on))
+        .first::<(i64, String, NaiveDate)>(conn)
+        .optional()?
+        .map(|(id, label, opens_on)| CycleRef {
+            id,
+            label,
+            opens_on,
+        }))
+}
+
+// ---------------------------------------------------------------------------------------
+// One organisation's report
+// ---------------------------------------------------------------------------------------
+
+/// A submitted result: the stored scores with their workings and the answers as submitted.
+#[derive(Debug, Clone)]
+pub struct SubmittedResult {
+    pub reference: String,
+    pub submitted_at: NaiveDateTime,
+    pub late: bool,
+    pub report: scoring::Assessment,
+    pub answers: BTreeMap<String, serde_json::Value>,
+}
+
+/// A comparison group for the organisation report.
+#[derive(Debug, Clone)]
+pub struct PeerGroup {
+    /// "setting", "icb" or "region".
+    pub kind: &'static str,
+    pub label: String,
+    /// Members with any domain score.
+    pub members: usize,
+    /// Figures withheld because the group is too small for this viewer.
+    pub withheld: bool,
+    pub domains: BTreeMap<String, GroupStats>,
+}
+
+/// One cycle of the organisation's history, oldest first.
+#[derive(Debug, Clone)]
+pub struct HistoryPoint {
+    pub member: Member,
+    pub version: Arc<StoredVersion>,
+    pub report: scoring::Assessment,
+    /// Compared with the point before (None for the first).
+    pub diff_from_previous: Option<VersionDiff>,
+}
+
+/// Everything the organisation report shows.
+#[derive(Debug, Clone)]
+pub struct OrganisationReport {
+    pub organisation_id: i64,
+    pub ods_code: String,
+    pub name: String,
+    /// The assessments this viewer may open, newest cycle first.
+    pub choices: Vec<Member>,
+    pub member: Member,
+    pub version: Arc<StoredVersion>,
+    pub icb: Option<Icb>,
+    pub result: Option<SubmittedResult>,
+    pub peers: Vec<PeerGroup>,
+    /// Submitted cycles of the same setting up to this one, oldest first.
+    pub history: Vec<HistoryPoint>,
+}
+
+/// Who is asking for an organisation report.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Auditors, administrators and the organisation's own people: every assessment.
+    Full { sees_small_groups: bool },
+    /// A group viewer: assessments in their scope only.
+    Group(Scope),
+}
+
+fn stored_result(conn: &mut DbConnection, m: &Member) -> Result<Option<SubmittedResult>, AppError> {
+    let Some(set) = m.score_set_id else {
+        return Ok(None);
+    };
+    let (report, snapshot): (String, String) = score_sets::table
+        .find(set)
+        .select((score_sets::report, score_sets::answers_snapshot))
+        .first(conn)?;
+    Ok(Some(SubmittedResult {
+        reference: m.reference.clone().unwrap_or_default(),
+        submitted_at: m.submitted_at.unwrap_or_default(),
+        late: m.late,
+        report: parse_report(&report)?,
+        answers: parse_snapshot(&snapshot)?,
+    }))
+}
+
+/// What there is to show of an organisation.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Report(Box<OrganisationReport>),
+    /// The organisation has no assessment in any cycle yet.
+    NoAssessments {
+        ods_code: String,
+        name: String,
+    },
+}
+
+/// One organisation's report for a cycle and setting (the newest submitted one, or the
+/// newest, when not given). `Err(Forbidden)` when the viewer may see none of its assessments.
+pub fn organisation_report(
+    conn: &mut DbConnection,
+    organisation_id: i64,
+    viewer: &Viewer,
+    cycle_id: Option<i64>,
+    setting: Option<&str>,
+) -> Result<Outcome, AppError> {
+    let (ods_code, name): (String, String) = match organisations::table
+        .find(organisation_id)
+        .select((organisations::ods_code, organisations::name))
+        .first(conn)
+        .optional()?
+    {
+        Some(found) => found,
+        None => {
+            return Err(match viewer {
+                Viewer::Full { .. } => AppError::NotFound,
+                Viewer::Group(_) => AppError::Forbidden,
+            })
+        }
+    };
+    let (all, _) = load_members(
+        conn,
+        &Filters::default(),
+        &Scope::All,
+        Window {
+            organisation_id: Some(organisation_id),
+            ..Window::default()
+        },
+    )?;
+    let mut visible: Vec<Member> = all
+        .into_iter()
+        .filter(|m| match viewer {
+            Viewer::Full { .. } => true,
+            Viewer::Group(scope) => scope.includes(m.icb_id, m.region.as_deref()),
+        })
+        .collect();
+    if visible.is_empty() {
+        return match viewer {
+            Viewer::Group(_) => Err(AppError::Forbidden),
+            Viewer::Full { .. } => Ok(Outcome::NoAssessments { ods_code, name }),
+        };
+    }
+    let opens: HashMap<i64, NaiveDate> = cycles::table
+        .select((cycles::id, cycles::opens_on))
+        .load::<(i64, NaiveDate)>(conn)?
+        .into_iter()
+        .collect();
+    let opened = |m: &Member| opens.get(&m.cycle_id).copied().unwrap_or_default();
+    visible.sort_by(|a, b| {
+        opened(b)
+            .cmp(&opened(a))
+            .then_with(|| a.setting.cmp(&b.setting))
+    });
+    let member = match (cycle_id, setting) {
+        (None, None) => visible
+            .iter()
+            .find(|m| m.score_set_id.is_some())
+            .or(visible.first())
+            .cloned(),
+        _ => visible
+            .iter()
+            .find(|m| {
+                cycle_id.is_none_or(|c| c == m.cycle_id)
+                    && setting.is_none_or(|s| s == m.setting)
+            })
+            .cloned(),
+    }
+    .ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "{name} has no assessment for that cycle and care setting that you can see: choose one from the list on its report."
+        ))
+    })?;
+    let mut versions = Versions::default();
+    let version = versions.get(conn, member.version_id)?;
+    let icb = match member.icb_id {
+        Some(i) => icbs_by_id(conn, [i])?.remove(&i),
+        None => None,
+    };
+    let result = stored_result(conn, &member)?;
+
+    // Peers: the same cycle, setting and version; all of them, then the ICB and region.
+    let mut peers = Vec::new();
+    if result.is_some() {
+        let peer_filters = Filters {
+            cycle: Some(CycleRef {
+                id: member.cycle_id,
+                label: member.cycle_label.clone(),
+                opens_on: NaiveDate::default(),
+            }),
+            setting: Some(member.setting.clone()),
+            ..Filters::default()
+        };
+        let (peer_members, _) = load_members(
+            conn,
+            &peer_filters,
+            &Scope::All,
+            Window {
+                submitted_only: true,
+                ..Window::default()
+            },
+        )?;
+        let peer_members: HashMap<i64, Member> = peer_members
+            .into_iter()
+            .filter(|m| m.version_id == member.version_id)
+            .map(|m| (m.assessment_id, m))
+            .collect();
+        let rows: Vec<ScoreRow> = load_domain_scores(conn, &peer_filters, &Scope::All)?
+            .into_iter()
+            .filter(|r| peer_members.contains_key(&r.assessment_id))
+            .collect();
+        let sees_small = matches!(
+            viewer,
+            Viewer::Full {
+                sees_small_groups: true
+            } | Viewer::Group(_)
+        );
+        let mut group = |kind: &'static str, label: String, keep: &dyn Fn(&Member) -> bool| {
+            let ids: HashSet<i64> = peer_members
+                .values()
+                .filter(|m| keep(m))
+                .map(|m| m.assessment_id)
+                .collect();
+            let domains = summarise_by(
+                rows.iter()
+                    .filter(|r| ids.contains(&r.assessment_id))
+                    .filter_map(|r| Some((r.domain_key.clone(), r.score?))),
+            );
+            let withheld = !sees_small && ids.len() < MIN_DISCLOSED;
+            peers.push(PeerGroup {
+                kind,
+                label,
+                members: ids.len(),
+                withheld,
+                domains: if withheld { BTreeMap::new() } else { domains },
+            });
+        };
+        group(
+            "setting",
+            format!("All {} organisations", member.setting),
+            &|_| true,
+        );
+        if let Some(i) = &icb {
+            let id = i.id;
+            group(
+                "icb",
+                format!(
+                    "{} organisations in {}",
+                    capitalised(&member.setting),
+                    i.name
+                ),
+                &|m| m.icb_id == Some(id),
+            );
+        }
+        if let Some(r) = member.region.clone() {
+            group(
+                "region",
+                format!(
+                    "{} organisations in the {} region",
+                    capitalised(&member.setting),
+                    r
+                ),
+                &|m| m.region.as_deref() == Some(r.as_str()),
+            );
+        }
+    }
+
+    // History: submitted assessments of the same setting up to this cycle, oldest first.
+    let this_opened = opened(&member);
+    let mut earlier: Vec<Member> = visible
+        .iter()
+        .filter(|m| {
+            m.setting == member.setting && m.score_set_id.is_some() && opened(m) <= this_opened
+        })
+        .cloned()
+        .collect();
+    earlier.sort_by_key(|m| (opened(m), m.cycle_id));
+    let mut history: Vec<HistoryPoint> = Vec::new();
+    for m in earlier {
+        let v = versions.get(conn, m.version_id)?;
+        let Some(r) = stored_result(conn, &m)? else {
+            continue;
+        };
+        let diff_from_previous = history
+            .last()
+            .map(|p| comparability::diff(&p.version.questionnaire, &v.questionnaire));
+        history.push(HistoryPoint {
+            member: m,
+            version: v,
+            report: r.report,
+            diff_from_previous,
+        });
+    }
+
+    Ok(Outcome::Report(Box::new(OrganisationReport {
+        organisation_id,
+        ods_code,
+        name,
+        choices: visible,
+        member,
+        version,
+        icb,
+        result,
+        peers,
+        history,
+    })))
+}
+
+// ---------------------------------------------------------------------------------------
+// Year on year
+// ---------------------------------------------------------------------------------------
+
+/// One cycle (and version) of a questionnaire family's trend.
+#[derive(Debug, Clone)]
+pub struct TrendPoint {
+    pub cycle: CycleRef,
+    pub version: Arc<StoredVersion>,
+    /// Submitted members counted.
+    pub submitted: usize,
+    pub domains: BTreeMap<String, GroupStats>,
+    pub overall: Option<GroupStats>,
+}
+
+/// A like-for-like figure for a domain that is not comparable between two points.
+#[derive(Debug, Clone)]
+pub struct LikeForLike {
+    pub domain: String,
+    /// The questions counted: same key and fingerprint in both versions.
+    pub questions: Vec<String>,
+    pub before: Option<GroupStats>,
+    pub after: Option<GroupStats>,
+}
+
+/// The change from one point to the next.
+#[derive(Debug, Clone)]
+pub struct TrendStep {
+    pub diff: VersionDiff,
+    /// Filled when like-for-like figures were asked for, for each domain not comparable.
+    pub like_for_like: Vec<LikeForLike>,
+}
+
+/// A questionnaire family's figures across cycles; `steps[i]` goes from `points[i]` to
+/// `points[i + 1]`.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    pub key: String,
+    pub title: String,
+    pub points: Vec<TrendPoint>,
+    pub steps: Vec<TrendStep>,
+}
+
+impl Trend {
+    /// Every domain key across the points: the newest version's order, then older ones.
+    pub fn domain_keys(&self) -> Vec<(String, String)> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for p in self.points.iter().rev() {
+            for d in &p.version.questionnaire.domains {
+                if seen.insert(d.key.clone()) {
+                    out.push((d.key.clone(), d.title.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Figures per cycle for the filtered organisations (the cycle filter is ignored: a trend
+/// spans cycles), with like-for-like figures for non-comparable domains when asked.
+pub fn trends(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    like_for_like: bool,
+) -> Result<Vec<Trend>, AppError> {
+    let filters = Filters {
+        cycle: None,
+        status: None,
+        ..filters.clone()
+    };
+    let (members, _) = load_members(
+        conn,
+        &filters,
+        scope,
+        Window {
+            submitted_only: true,
+            ..Window::default()
+        },
+    )?;
+    let members: HashMap<i64, Member> = members
+        .into_iter()
+        .filter(|m| filters.keeps_text(m))
+        .map(|m| (m.assessment_id, m))
+        .collect();
+    let rows: Vec<ScoreRow> = load_domain_scores(conn, &filters, scope)?
+        .into_iter()
+        .filter(|r| members.contains_key(&r.assessment_id))
+        .collect();
+    let cycle_refs: HashMap<i64, CycleRef> = cycles::table
+        .select((cycles::id, cycles::label, cycles::opens_on))
+        .load::<(i64, String, NaiveDate)>(conn)?
+        .into_iter()
+        .map(|(id, label, opens_on)| {
+            (
+                id,
+                CycleRef {
+                    id,
+                    label,
+                    opens_on,
+                },
+            )
+        })
+        .collect();
+
+    // Points: (cycle, version) pairs, grouped by questionnaire key.
+    let mut versions = Versions::default();
+    let mut families: BTreeMap<String, Vec<(NaiveDate, i64, i64)>> = BTreeMap::new();
+    let pairs: BTreeSet<(i64, i64)> = members
+        .values()
+        .map(|m| (m.cycle_id, m.version_id))
+        .collect();
+    for (cycle_id, version_id) in pairs {
+        let v = versions.get(conn, version_id)?;
+        let opens = cycle_refs
+            .get(&cycle_id)
+            .map(|c| c.opens_on)
+            .unwrap_or_default();
+        families
+            .entry(v.questionnaire.key.clone())
+            .or_default()
+            .push((opens, cycle_id, version_id));
+    }
+
+    let mut out = Vec::new();
+    for (key, mut list) in families {
+        list.sort();
+        let mut points = Vec::new();
+        for (_, cycle_id, version_id) in &list {
+            let version = versions.get(conn, *version_id)?;
+            let in_point = |m: &Member| m.cycle_id == *cycle_id && m.version_id == *version_id;
+            let domains = summarise_by(rows.iter().filter_map(|r| {
+                let m = members.get(&r.assessment_id)?;
+                in_point(m).then_some((r.domain_key.clone(), r.score?))
+            }));
+            let overall_values: Vec<f64> = members
+                .values()
+                .filter(|m| in_point(m))
+                .filter_map(|m| m.overall)
+                .collect();
+            points.push(TrendPoint {
+                cycle: cycle_refs.get(cycle_id).cloned().unwrap_or(CycleRef {
+                    id: *cycle_id,
+                    label: cycle_id.to_string(),
+                    opens_on: NaiveDate::default(),
+                }),
+                version,
+                submitted: members.values().filter(|m| in_point(m)).count(),
+                domains,
+                overall: stats::summarise(&overall_values),
+            });
+        }
+        let mut steps = Vec::new();
+        for pair in points.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let diff =
+                comparability::diff(&before.version.questionnaire, &after.version.questionnaire);
+            let mut lfl = Vec::new();
+            if like_for_like {
+                for d in diff.domains.iter().filter(|d| !d.comparable) {
+                    let keys = comparable_questions(
+                        &before.version.questionnaire,
+                        &after.version.questionnaire,
+                        &d.key,
+                    );
+                    let figure = |conn: &mut DbConnection,
+                                  point: &TrendPoint|
+                     -> Result<Option<GroupStats>, AppError> {
+                        if keys.is_empty() {
+                            return Ok(None);
+                        }
+                        let sets: Vec<i64> = members
+                            .values()
+                            .filter(|m| {
+                                m.cycle_id == point.cycle.id
+                                    && m.version_id == point.version.summary.id
+                            })
+                            .filter_map(|m| m.score_set_id)
+                            .collect();
+                        let mut values = Vec::new();
+                        for (report, _) in stored_sets(conn, &sets)?.values() {
+                            let report = parse_report(report)?;
+                            if let Some(ds) = report.domains.iter().find(|x| x.key == d.key) {
+                                if let Some(s) = subset_score(
+                                    point.version.questionnaire.scale,
+                                    &ds.explanation,
+                                    &keys,
+                                ) {
+                                    values.push(s);
+                                }
+                            }
+                        }
+                        Ok(stats::summarise(&values))
+                    };
+                    lfl.push(LikeForLike {
+                        domain: d.key.clone(),
+                        questions: keys.iter().cloned().collect(),
+                        before: figure(conn, before)?,
+                        after: figure(conn, after)?,
+                    });
+                }
+            }
+            steps.push(TrendStep {
+                diff,
+                like_for_like: lfl,
+            });
+        }
+        let title = points
+            .last()
+            .map(|p| p.version.questionnaire.title.clone())
+            .unwrap_or_default();
+        out.push(Trend {
+            key,
+            title,
+            points,
+            steps,
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Exports
+// ---------------------------------------------------------------------------------------
+
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// One row per organisation (assessment) and domain.
+    Scores,
+    /// One row per organisation (assessment) and question.
+    Answers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// The columns of the scores export, in order (documented in docs/exports.md).
+pub const SCORES_COLUMNS: [&str; 21] = [
+    "assessment_id",
+    "cycle",
+    "organisation_ods_code",
+    "organisation_name",
+    "setting",
+    "icb_ods_code",
+    "icb_name",
+    "region",
+    "questionnaire",
+    "questionnaire_version",
+    "submission_reference",
+    "submitted_at",
+    "late",
+    "domain_key",
+    "domain_title",
+    "domain_score",
+    "domain_band",
+    "questions_counted",
+    "overall_score",
+    "overall_band",
+    "scale",
+];
+
+/// The columns of the answers export, in order (documented in docs/exports.md).
+pub const ANSWERS_COLUMNS: [&str; 21] = [
+    "assessment_id",
+    "cycle",
+    "organisation_ods_code",
+    "organisation_name",
+    "setting",
+    "icb_ods_code",
+    "region",
+    "questionnaire",
+    "questionnaire_version",
+    "submission_reference",
+    "domain_key",
+    "question_key",
+    "question_type",
+    "answer",
+    "answer_text",
+    "not_applicable",
+    "raw_score",
+    "normalised_score",
+    "weight",
+    "counted",
+    "reason",
+];
+
+/// A cell of an export row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Cell {
+    fn opt_num(x: Option<f64>) -> Cell {
+        x.map_or(Cell::Null, Cell::Num)
+    }
+
+    fn opt_text(x: Option<&str>) -> Cell {
+        x.map_or(Cell::Null, |s| Cell::Text(s.to_string()))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::from(*i),
+            Cell::Num(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Text(s) => Value::String(s.clone()),
+        }
+    }
+
+    /// The CSV form: numbers at full precision (shortest round-trip form), booleans as
+    /// `true`/`false`, null as empty. Text that a spreadsheet would run as a formula
+    /// (starting `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
+    fn csv(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Num(x) => format!("{x}"),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Text(s) => {
+                if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                    format!("'{s}")
+                } else {
+                    s.clone()
+                }
+            }
+        }
+    }
+}
+
+fn scale_text(s: Scale) -> String {
+    format!("{}-{}", s.min, s.max)
+}
+
+/// Export rows for one page of members.
+fn rows_for_page(
+    conn: &mut DbConnection,
+    kind: ExportKind,
+    members: &[Member],
+    versions: &mut Versions,
+) -> Result<Vec<Vec<Cell>>, AppError> {
+    let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
+    let set_ids: Vec<i64> = members.iter().filter_map(|m| m.score_set_id).collect();
+    let mut out = Vec::new();
+    match kind {
+        ExportKind::Scores => {
+            let scores = domain_scores_of_sets(conn, &set_ids)?;
+            for m in members {
+                let Some(set) = m.score_set_id else { continue };
+                let version = versions.get(conn, m.version_id)?;
+                let icb = m.icb_id.and_then(|i| icbs.get(&i));
+                let stored = scores.get(&set).map(Vec::as_slice).unwrap_or_default();
+                for d in &version.questionnaire.domains {
+                    let found = stored.iter().find(|(k, ..)| *k == d.key);
+                    out.push(vec![
+                        Cell::Int(m.assessment_id),
+                        Cell::Text(m.cycle_label.clone()),
+                        Cell::Text(m.ods_code.clone()),
+                        Cell::Text(m.name.clone()),
+                        Cell::Text(m.setting.clone()),
+                        Cell::opt_text(icb.map(|i| i.ods_code.as_str())),
+                        Cell::opt_text(icb.map(|i| i.name.as_str())),
+                        Cell::opt_text(m.region.as_deref()),
+                        Cell::Text(version.summary.key.clone()),
+                        Cell::Text(version.summary.version.clone()),
+                        Cell::opt_text(m.reference.as_deref()),
+                        m.submitted_at.map_or(Cell::Null, |t| {
+                            Cell::Text(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        }),
+                        Cell::Bool(m.late),
+                        Cell::Text(d.key.clone()),
+                        Cell::Text(d.title.clone()),
+                        Cell::opt_num(found.and_then(|f| f.1)),
+                        Cell::opt_text(found.and_then(|f| f.2.as_deref())),
+                        Cell::Int(found.map_or(0, |f| i64::from(f.3))),
+                        Cell::opt_num(m.overall),
+                        Cell::opt_text(m.overall_band.as_deref()),
+                        Cell::Text(scale_text(version.questionnaire.scale)),
+                    ]);
+                }
+            }
+        }
+        ExportKind::Answers => {
+            let stored = stored_sets(conn, &set_ids)?;
+            for m in members {
+                let Some(set) = m.score_set_id else { continue };
+                let Some((report, snapshot)) = stored.get(&set) else {
+                    continue;
+                };
+                let report = parse_report(report)?;
+                let snapshot = parse_snapshot(snapshot)?;
+                let version = versions.get(conn, m.version_id)?;
+                let icb = m.icb_id.and_then(|i| icbs.get(&i));
+                let q = &version.questionnaire;
+                for d in &q.domains {
+                    let explained = report.domains.iter().find(|x| x.key == d.key);
+                    for question in &d.questions {
+                        let c = explained
+                            .and_then(|e| e.explanation.iter().find(|c| c.key == question.key));
+                        let raw = snapshot.get(&question.key);
+                        let answer = raw
+                            .and_then(|v| domain_answers::parse_value(question, v).ok().flatten());
+                        out.push(vec![
+                            Cell::Int(m.assessment_id),
+                            Cell::Text(m.cycle_label.clone()),
+                            Cell::Text(m.ods_code.clone()),
+                            Cell::Text(m.name.clone()),
+                            Cell::Text(m.setting.clone()),
+                            Cell::opt_text(icb.map(|i| i.ods_code.as_str())),
+                            Cell::opt_text(m.region.as_deref()),
+                            Cell::Text(version.summary.key.clone()),
+                            Cell::Text(version.summary.version.clone()),
+                            Cell::opt_text(m.reference.as_deref()),
+                            Cell::Text(d.key.clone()),
+                            Cell::Text(question.key.clone()),
+                            Cell::Text(question.kind.type_name().to_string()),
+                            raw.map_or(Cell::Null, |v| Cell::Text(v.to_string())),
+                            answer
+                                .as_ref()
+                                .map_or(Cell::Null, |a| Cell::Text(describe_answer(question, a))),
+                            Cell::Bool(matches!(answer, Some(Answer::Na))),
+                            Cell::opt_num(c.and_then(|c| c.raw)),
+                            Cell::opt_num(c.and_then(|c| c.normalised)),
+                            Cell::Num(question.weight),
+                            Cell::Bool(c.is_some_and(|c| c.counted)),
+                            c.map_or(Cell::Null, |c| Cell::Text(c.reason.as_str().to_string())),
+                        ]);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where an export has got to between pages.
+#[derive(Clone, Default)]
+pub struct ExportCursor {
+    pub after_id: Option<i64>,
+    pub rows_written: u64,
+    pub finished: bool,
+    pub versions: Versions,
+}
+
+/// Read the next page of an export and render it: CSV lines, or JSON objects each
+/// preceded by `,` except the very first. Returns the rendered text; the cursor moves on
+/// and says when the export is finished.
+pub fn export_page(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    kind: ExportKind,
+    format: ExportFormat,
+    cursor: &mut ExportCursor,
+) -> Result<Vec<u8>, AppError> {
+    let limit = match kind {
+        ExportKind::Scores => SCORES_EXPORT_PAGE,
+        ExportKind::Answers => ANSWERS_EXPORT_PAGE,
+    };
+    let (members, last) = load_members(
+        conn,
+        filters,
+        scope,
+        Window {
+            submitted_only: true,
+            after_id: cursor.after_id,
+            limit: Some(limit),
+            organisation_id: None,
+        },
+    )?;
+    let read = members.len();
+    let members: Vec<Member> = members.into_iter().filter(|m| filters.keeps(m)).collect();
+    let rows = rows_for_page(conn, kind, &members, &mut cursor.versions)?;
+    cursor.after_id = last.or(cursor.after_id);
+    cursor.finished = (read as i64) < limit;
+    let columns: &[&str] = match kind {
+        ExportKind::Scores => &SCORES_COLUMNS,
+        ExportKind::Answers => &ANSWERS_COLUMNS,
+    };
+    let mut out = Vec::new();
+    match format {
+        ExportFormat::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut out);
+            for row in &rows {
+                w.write_record(row.iter().map(Cell::csv))
+                    .map_err(|e| AppError::Internal(e.into()))?;
+            }
+            w.flush().map_err(|e| AppError::Internal(e.into()))?;
+        }
+        ExportFormat::Json => {
+            for row in &rows {
+                let object: serde_json::Map<String, serde_json::Value> = columns
+                    .iter()
+                    .zip(row)
+                    .map(|(k, c)| ((*k).to_string(), c.json()))
+                    .collect();
+                if cursor.rows_written > 0 {
+                    out.push(b',');
+                }
+                out.push(b'\n');
+                serde_json::to_writer(&mut out, &object)
+                    .map_err(|e| AppError::Internal(e.into()))?;
+                cursor.rows_written += 1;
+            }
+        }
+    }
+    if format == ExportFormat::Csv {
+        cursor.rows_written += rows.len() as u64;
+    }
+    Ok(out)
+}
+
+/// What comes before the first page: the CSV header line, or the JSON array's `[`.
+pub fn export_prologue(kind: ExportKind, format: ExportFormat) -> Result<Vec<u8>, AppError> {
+    let columns: &[&str] = match kind {
+        ExportKind::Scores => &SCORES_COLUMNS,
+        ExportKind::Answers => &ANSWERS_COLUMNS,
+    };
+    match format {
+        ExportFormat::Csv => {
+            let mut out = Vec::new();
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut out);
+            w.write_record(columns)
+                .map_err(|e| AppError::Internal(e.into()))?;
+            w.flush().map_err(|e| AppError::Internal(e.into()))?;
+            drop(w);
+            Ok(out)
+        }
+        ExportFormat::Json => Ok(b"[".to_vec()),
+    }
+}
+
+/// What comes after the last page.
+pub fn export_epilogue(format: ExportFormat) -> Vec<u8> {
+    match format {
+        ExportFormat::Csv => Vec::new(),
+        ExportFormat::Json => b"\n]\n".to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Answers in words
+// ---------------------------------------------------------------------------------------
+
+fn checklist_label(levels: &[ChecklistLevel], ticked: &[String]) -> String {
+    match ChecklistLevel::reached(levels, ticked) {
+        Some(level) => format!("Level {}: {}", level.value, level.label),
+        None => "No level reached".into(),
+    }
+}
+
+/// An answer as a person reads it: option labels, "Yes"/"No", a scale level with its label,
+/// the checklist level reached and the criteria ticked, a number with its unit.
+pub fn describe_answer(q: &Question, answer: &Answer) -> String {
+    match (&q.kind, answer) {
+        (_, Answer::Na) => "Not applicable".into(),
+        (QuestionKind::Scale { levels }, Answer::Scale(v)) => levels
+            .iter()
+            .find(|l| l.value == *v)
+            .map_or_else(|| v.to_string(), |l| format!("{}: {}", l.value, l.label)),
+        (QuestionKind::Checklist { levels }, Answer::Checklist(keys)) => {
+            let ticked: Vec<&str> = levels
+                .iter()
+                .flat_map(|l| l.criteria.iter())
+                .filter(|c| keys.contains(&c.key))
+                .map(|c| c.text.as_str())
+                .collect();
+            if ticked.is_empty() {
+                format!("{} (nothing ticked)", checklist_label(levels, keys))
+            } else {
+                format!(
+                    "{} (ticked: {})",
+                    checklist_label(levels, keys),
+                    ticked.join("; ")
+                )
+            }
+        }
+        (QuestionKind::Single { options }, Answer::Single(k)) => options
+            .iter()
+            .find(|o| &o.key == k)
+            .map_or_else(|| k.clone(), |o| o.label.clone()),
+        (QuestionKind::Multi { options, .. }, Answer::Multi(keys)) => options
+            .iter()
+            .filter(|o| keys.contains(&o.key))
+            .map(|o| o.label.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        (_, Answer::YesNo(true)) => "Yes".into(),
+        (_, Answer::YesNo(false)) => "No".into(),
+        (QuestionKind::Number { unit, .. }, Answer::Number(x)) => match unit {
+            Some(u) => format!("{x} {u}"),
+            None => format!("{x}"),
+        },
+        (_, Answer::Text(s)) => s.clone(),
+        (_, other) => other.to_json().to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::domain::scoring::Reason;
+
+    fn c(key: &str, n: Option<f64>, w: f64, counted: bool) -> QuestionContribution {
+        QuestionContribution {
+            key: key.into(),
+            raw: n,
+            normalised: n,
+            weight: w,
+            counted,
+            reason: if counted {
+                Reason::Counted
+            } else {
+                Reason::NotAnswered
+            },
+        }
+    }
+
+    #[test]
+    fn subset_score_follows_section_4_over_the_subset() {
+        let scale = Scale { min: 1.0, max: 5.0 };
+        let contributions = [
+            c("a", Some(1.0), 1.0, true),
+            c("b", Some(0.0), 2.0, true),
+            c("c", Some(0.5), 1.0, true),
+            c("d", None, 1.0, false),
+        ];
+        let keys: BTreeSet<String> = ["a", "b", "d"].iter().map(|s| s.to_string()).collect();
+        // (1*1 + 2*0) / 3 = 1/3 -> 1 + 4/3
+        let s = subset_score(scale, &contributions, &keys).unwrap();
+        assert!((s - (1.0 + 4.0 / 3.0)).abs() < 1e-12);
+        let none: BTreeSet<String> = ["d".to_string()].into_iter().collect();
+        assert_eq!(subset_score(scale, &contributions, &none), None);
+    }
+
+    #[test]
+    fn status_is_one_of_four_and_late_covers_both_kinds() {
+        let d = NaiveDate::from_ymd_opt(2025, 6, 30).unwrap();
+        let before = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let after = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
+        assert_eq!(
+            ReportStatus::of("not_started", None, d, before),
+            ReportStatus::NotStarted
+        );
+        assert_eq!(
+            ReportStatus::of("reopened", None, d, before),
+            ReportStatus::InProgress
+        );
+        assert_eq!(
+            ReportStatus::of("in_progress", None, d, after),
+            ReportStatus::Late
+        );
+        assert_eq!(
+            ReportStatus::of("submitted", Some(false), d, after),
+            ReportStatus::Submitted
+        );
+        assert_eq!(
+            ReportStatus::of("submitted", Some(true), d, before),
+            ReportStatus::Late
+        );
+    }
+
+    #[test]
+    fn filters_parse_strictly() {
+        assert_eq!(parse_page("").unwrap(), 1);
+        assert_eq!(parse_page("3").unwrap(), 3);
+        for bad in ["0", "-1", "x", "1.5"] {
+            assert!(
+                matches!(parse_page(bad), Err(AppError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_sort("-overall").unwrap(), (SortKey::Overall, true));
+        assert!(parse_sort("rank").is_err());
+        assert!(parse_comparable("yes").is_err());
+        assert!(parse_comparable("1").unwrap());
+        assert!(parse_group_by("trust").is_err());
+    }
+
+    #[test]
+    fn group_scope_matches_icb_or_region() {
+        let s = Scope::Group {
+            icb_id: Some(7),
+            region: None,
+        };
+        assert!(s.includes(Some(7), Some("London")));
+        assert!(!s.includes(Some(8), Some("London")));
+        assert!(!s.includes(None, None));
+        let r = Scope::Group {
+            icb_id: None,
+            region: Some("London".into()),
+        };
+        assert!(r.includes(Some(8), Some("London")));
+        assert!(!r.includes(Some(8), Some("North West")));
+    }
+
+    #[test]
+    fn csv_cells_defuse_formulas_and_keep_precision() {
+        assert_eq!(Cell::Text("=SUM(A1)".into()).csv(), "'=SUM(A1)");
+        assert_eq!(Cell::Num(2.0 / 3.0).csv(), format!("{}", 2.0_f64 / 3.0));
+        assert_eq!(Cell::Null.csv(), "");
+    }
+}
