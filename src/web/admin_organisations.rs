@@ -11,7 +11,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use diesel::prelude::*;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -298,37 +297,19 @@ pub async fn list(
     list_page(&state, &auth, StatusCode::OK, query.into_inner(), &[], None).await
 }
 
+/// The fields of the upload form.
 struct Upload {
     csrf_token: String,
     file: Vec<u8>,
 }
 
 /// Read the form's parts, refusing any part larger than `limit`.
-async fn read_upload(mut payload: Multipart, limit: usize) -> Result<Upload, AppError> {
-    let mut upload = Upload {
-        csrf_token: String::new(),
-        file: Vec::new(),
-    };
-    while let Some(field) = payload.next().await {
-        let mut field = field
-            .map_err(|e| AppError::BadRequest(format!("The upload could not be read: {e}")))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let mut data = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk
-                .map_err(|e| AppError::BadRequest(format!("The upload could not be read: {e}")))?;
-            if data.len() + chunk.len() > limit {
-                return Err(AppError::PayloadTooLarge(limit));
-            }
-            data.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "csrf_token" => upload.csrf_token = String::from_utf8_lossy(&data).into_owned(),
-            "file" => upload.file = data,
-            _ => {}
-        }
-    }
-    Ok(upload)
+async fn read_upload(payload: Multipart, limit: usize) -> Result<Upload, AppError> {
+    let mut parts = crate::web::upload::read_parts(payload, limit, &["csrf_token", "file"]).await?;
+    Ok(Upload {
+        csrf_token: crate::web::upload::text(&parts, "csrf_token"),
+        file: parts.remove("file").unwrap_or_default(),
+    })
 }
 
 pub async fn import(

@@ -23,6 +23,7 @@ pub mod password_reset;
 pub mod questions;
 pub mod report_pages;
 pub mod templates;
+pub mod upload;
 
 use std::net::TcpListener;
 use std::sync::Arc;
