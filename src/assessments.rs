@@ -335,12 +335,14 @@ pub struct Submitted {
     pub late: bool,
 }
 
-/// Sign off, submit and score, in the caller's transaction.
+/// Sign off, submit and score, in the caller's transaction, and queue the receipt to the
+/// organisation's approvers in it.
 pub fn submit(
     conn: &mut DbConnection,
     actor: &Actor,
     assessment_id: i64,
     signoff: &SignOff,
+    notifier: &crate::notifications::Notifier,
 ) -> Result<Submitted, AppError> {
     let mut errors = Vec::new();
     if signoff.name.trim().is_empty() || signoff.name.chars().count() > 200 {
@@ -417,7 +419,16 @@ pub fn submit(
             assessments::updated_at.eq(now),
         ))
         .execute(conn)?;
-    audit::record(conn, actor, Entry::new("assessment.submit", "assessment", assessment_id).organisation(Some(loaded.row.organisation_id)).after(serde_json::json!({"reference": reference, "overall": report.overall.score, "late": late})))?;
+    audit::record(
+        conn,
+        actor,
+        Entry::new("assessment.submit", "assessment", assessment_id)
+            .organisation(Some(loaded.row.organisation_id))
+            .after(serde_json::json!({
+                "reference": reference, "overall": report.overall.score, "late": late,
+            })),
+    )?;
+    crate::notifications::submission_receipt(conn, notifier, assessment_id, now)?;
     Ok(Submitted {
         reference,
         overall: report.overall.score,

@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Deadline reminders and the other scheduled emails.
+    Reminders {
+        #[command(subcommand)]
+        command: RemindersCommand,
+    },
     /// Demo data for trying the service.
     Demo {
         #[command(subcommand)]
@@ -123,6 +128,19 @@ pub enum OrgCommand {
 pub enum MailCommand {
     /// Deliver every due message once (for cron, or a server started without its worker).
     SendPending,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemindersCommand {
+    /// Queue every message due now and not yet queued: "cycle opened", reminders at the
+    /// configured days before the deadline (DMA_REMINDER_DAYS), overdue notices and score
+    /// reports. Safe to run as often as you like; each message is queued at most once.
+    Run {
+        /// Act as if it were this moment (2026-06-30, 2026-06-30T09:00 or RFC 3339); for
+        /// tests and catching up.
+        #[arg(long, value_name = "DATETIME")]
+        now: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -466,7 +484,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let db = crate::web::open_database(&settings).await?;
             if *demo {
-                let summary = crate::demo::load_if_empty(&db).await?;
+                let summary = crate::demo::load_if_empty(&db, &settings).await?;
                 if summary.loaded {
                     tracing::info!(accounts = ?summary.accounts, "demo data loaded; the demo password is in the README");
                 } else {
@@ -505,11 +523,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::SendPending,
         } => crate::mail::send_pending_command(&settings(&cli)?).await,
+        Command::Reminders {
+            command: RemindersCommand::Run { now },
+        } => crate::notifications::run_command(&settings(&cli)?, now.as_deref()).await,
         Command::Demo {
             command: DemoCommand::Load,
         } => {
-            let db = open_db(&cli).await?;
-            print_json(&crate::demo::load_if_empty(&db).await?)?;
+            let settings = settings(&cli)?;
+            let db = crate::web::open_database(&settings).await?;
+            print_json(&crate::demo::load_if_empty(&db, &settings).await?)?;
             Ok(ExitCode::SUCCESS)
         }
     }

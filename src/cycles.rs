@@ -21,6 +21,7 @@ use crate::domain::answers as domain_answers;
 use crate::domain::comparability;
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::notifications::Notifier;
 use crate::questionnaires;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -122,11 +123,14 @@ pub fn validate(conn: &mut DbConnection, new: &NewCycle) -> Result<(), AppError>
     }
 }
 
-/// Open a cycle and create its assessments, in the caller's transaction.
+/// Open a cycle and create its assessments, in the caller's transaction; when it opens today
+/// or earlier, queue the "cycle opened" emails in the same transaction (a cycle dated later is
+/// announced by the scheduler on its opening day).
 pub fn open(
     conn: &mut DbConnection,
     actor: &Actor,
     new: &NewCycle,
+    notifier: &Notifier,
 ) -> Result<OpenedCycle, AppError> {
     validate(conn, new)?;
     let now = Utc::now().naive_utc();
@@ -201,6 +205,11 @@ pub fn open(
             "versions": new.versions, "assessments": created,
         })),
     )?;
+    let cycle: Cycle = cycles::table
+        .find(cycle_id)
+        .select(Cycle::as_select())
+        .first(conn)?;
+    crate::notifications::cycle_opened(conn, notifier, &cycle, now)?;
     Ok(OpenedCycle {
         id: cycle_id,
         assessments: created,

@@ -10,9 +10,12 @@ use serde::Serialize;
 use crate::audit::Actor;
 use crate::auth::roles::Role;
 use crate::auth::{password, users};
+use crate::config::Settings;
 use crate::db::schema::{organisations, users as users_table};
 use crate::db::Db;
 use crate::error::AppError;
+use crate::notifications::Notifier;
+use crate::web::templates::Templates;
 
 pub const DEMO_PASSWORD: &str = "demo passphrase not for production";
 const QUESTION_SET: &[u8] = include_bytes!("../demo/wgll-acute-2025.yaml");
@@ -42,7 +45,9 @@ pub struct DemoSummary {
 }
 
 /// Load the demo data unless the database already has accounts.
-pub async fn load_if_empty(db: &Db) -> Result<DemoSummary, anyhow::Error> {
+pub async fn load_if_empty(db: &Db, settings: &Settings) -> Result<DemoSummary, anyhow::Error> {
+    let templates = Templates::load(settings.mail.templates_dir.as_deref())?;
+    let notifier = Notifier::new(&templates, settings);
     let existing: i64 = db
         .read(|conn| Ok(users_table::table.count().get_result(conn)?))
         .await?;
@@ -71,6 +76,7 @@ pub async fn load_if_empty(db: &Db) -> Result<DemoSummary, anyhow::Error> {
                 deadline: today + chrono::Duration::days(60),
                 versions: [("acute".to_string(), version.id)].into_iter().collect(),
             },
+            &notifier,
         )?;
         for (email, name, role, ods) in ACCOUNTS {
             let organisation_id = match ods {

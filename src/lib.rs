@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod notifications;
 pub mod questionnaires;
 pub mod registry;
 pub mod reports;

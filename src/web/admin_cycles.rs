@@ -175,14 +175,18 @@ pub async fn open(
         versions,
     };
     let actor = auth.actor();
+    let notifier = state.notifier();
     match state
         .db
-        .write(move |conn| cycles::open(conn, &actor, &new))
+        .write(move |conn| cycles::open(conn, &actor, &new, &notifier))
         .await
     {
-        Ok(_) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/admin/cycles?done=opened"))
-            .finish()),
+        Ok(_) => {
+            crate::mail::wake();
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/admin/cycles?done=opened"))
+                .finish())
+        }
         Err(AppError::Validation(errors)) => {
             page_for(
                 &state,

@@ -353,6 +353,9 @@ async fn check_and_invite(
             Err(errors) => Ok(Err(errors)),
         })
         .await;
+    if matches!(result, Ok(Ok(_))) {
+        crate::mail::wake();
+    }
     match result {
         // Two invitations for one address at the same moment: the database refused the second.
         Err(AppError::Database(DieselError::DatabaseError(

@@ -530,14 +530,18 @@ pub async fn submit(
         declaration: form.declaration == "yes",
     };
     let actor = auth.actor();
+    let notifier = state.notifier();
     match state
         .db
-        .write(move |conn| assessments::submit(conn, &actor, id, &signoff))
+        .write(move |conn| assessments::submit(conn, &actor, id, &signoff, &notifier))
         .await
     {
-        Ok(_) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("{}/confirmation", base(id))))
-            .finish()),
+        Ok(_) => {
+            crate::mail::wake();
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("{}/confirmation", base(id))))
+                .finish())
+        }
         Err(AppError::Validation(errors)) => submit_page(
             &state,
             &auth,

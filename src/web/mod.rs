@@ -45,10 +45,18 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
+impl AppState {
+    /// What lifecycle services need to queue their emails in the caller's transaction.
+    pub fn notifier(&self) -> crate::notifications::Notifier {
+        crate::notifications::Notifier::new(&self.templates, &self.settings)
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
     mail_worker: crate::mail::Worker,
+    scheduler: tokio::task::JoinHandle<()>,
 }
 
 /// The database a configuration points at: the given URL, or the embedded SQLite file.
@@ -236,6 +244,10 @@ impl Application {
         let limit = settings.max_upload_bytes;
         let workers = settings.workers;
         let mail_worker = crate::mail::spawn_worker(db.clone(), settings.mail.clone())?;
+        let scheduler = crate::notifications::spawn_scheduler(
+            db.clone(),
+            crate::notifications::Notifier::new(&templates, &settings),
+        );
         let state = web::Data::new(AppState {
             db,
             templates,
@@ -262,6 +274,7 @@ impl Application {
             port,
             server,
             mail_worker,
+            scheduler,
         })
     }
 
@@ -273,6 +286,8 @@ impl Application {
     /// worker finish the message in hand, and return.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let served = self.server.await;
+        // A pass is one transaction: stopping between or during passes loses nothing.
+        self.scheduler.abort();
         self.mail_worker
             .stop(std::time::Duration::from_secs(30))
             .await;

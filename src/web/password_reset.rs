@@ -168,6 +168,7 @@ pub async fn submit(
         .db
         .write(move |conn| request_reset(conn, &templates, &base_url, &address, ip.as_deref()))
         .await?;
+    crate::mail::wake();
     page_response(&state, &req, StatusCode::OK, email.as_str(), None, true)
 }
 

@@ -9,7 +9,7 @@ use crate::helpers::{backends, csrf_from, TestApp};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -528,7 +528,7 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
     }
 }
 
-fn answers_of(file: &str) -> BTreeMap<String, serde_json::Value> {
+pub(crate) fn answers_of(file: &str) -> BTreeMap<String, serde_json::Value> {
     let doc: serde_yaml::Value = serde_yaml::from_str(&fixture(file)).unwrap();
     serde_json::from_value(serde_json::to_value(&doc["answers"]).unwrap()).unwrap()
 }
@@ -569,6 +569,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
         let raw = answers_of("answers-wgll-acute-complete.yaml");
         let expected_carried = raw.len() - 1;
         let a = actor.clone();
+        let notifier = app.notifier.clone();
         let (first, late_flag) = app
             .db
             .write(move |conn| {
@@ -586,6 +587,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
                         deadline: date("2025-01-31"),
                         versions: [("acute".into(), id)].into(),
                     },
+                    &notifier,
                 )?;
                 let assessment: i64 = {
                     use diesel::prelude::*;
@@ -615,6 +617,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
                         job_title: "CIO".into(),
                         declaration: true,
                     },
+                    &notifier,
                 )?;
                 // The deadline passed long ago: an extension cannot be earlier than the cycle's.
                 Ok((assessment, done.late))
@@ -627,6 +630,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
         );
 
         let a = actor.clone();
+        let notifier = app.notifier.clone();
         let (carried, confirmed_left, extension) = app
             .db
             .write(move |conn| {
@@ -646,6 +650,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
                         deadline: today + chrono::Duration::days(90),
                         versions: [("acute".into(), id)].into(),
                     },
+                    &notifier,
                 )?;
                 let next: i64 = t::table
                     .filter(t::organisation_id.eq(trust))

@@ -182,6 +182,7 @@ impl World {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
+        let notifier = app.notifier.clone();
         let (assessment_a, key, version) = app
             .db
             .write(move |conn| {
@@ -199,6 +200,7 @@ impl World {
                         deadline: today + chrono::Duration::days(30),
                         versions: [("acute".to_string(), imported.id)].into_iter().collect(),
                     },
+                    &notifier,
                 )?;
                 let id: i64 = a::table
                     .filter(a::organisation_id.eq(org_a))

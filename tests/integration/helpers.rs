@@ -97,6 +97,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub db: Db,
     pub client: reqwest::Client,
+    /// For calling lifecycle services (open a cycle, submit) straight through the library.
+    pub notifier: dma::notifications::Notifier,
     /// Held so the data folder and the database live as long as the app.
     _data_dir: tempfile::TempDir,
     _test_db: TestDb,
@@ -125,6 +127,8 @@ impl TestApp {
         let db = dma::web::open_database(&settings)
             .await
             .expect("open database");
+        let templates = dma::web::templates::Templates::load(None).expect("templates");
+        let notifier = dma::notifications::Notifier::new(&templates, &settings);
         let app = Application::build_with_db(settings, db.clone())
             .await
             .expect("build application");
@@ -140,6 +144,7 @@ impl TestApp {
             backend,
             db,
             client,
+            notifier,
             _data_dir: data_dir,
             _test_db: test_db,
         }

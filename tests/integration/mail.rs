@@ -30,14 +30,14 @@ use crate::helpers::{backends, test_settings, TestApp, TestDb};
 
 /// One message as the server received it.
 #[derive(Debug, Clone)]
-struct Received {
-    mail_from: String,
-    rcpt_to: Vec<String>,
-    data: String,
+pub(crate) struct Received {
+    pub(crate) mail_from: String,
+    pub(crate) rcpt_to: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// An SMTP server on loopback that accepts everything and keeps it.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
@@ -45,7 +45,7 @@ struct SmtpServer {
 
 impl SmtpServer {
     /// Listen on `port` (0 for any free port).
-    async fn start(port: u16, received: Arc<Mutex<Vec<Received>>>) -> SmtpServer {
+    pub(crate) async fn start(port: u16, received: Arc<Mutex<Vec<Received>>>) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = received.clone();
@@ -67,16 +67,16 @@ impl SmtpServer {
         }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 
-    fn messages(&self) -> Vec<Received> {
+    pub(crate) fn messages(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
     /// Stop listening (the port refuses connections afterwards).
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
     }
@@ -160,7 +160,7 @@ async fn converse(
 // ---------------------------------------------------------------------------------------
 
 /// A message or MIME part: unfolded headers (lower-case names) and the raw body.
-struct Part {
+pub(crate) struct Part {
     headers: BTreeMap<String, String>,
     body: String,
 }
@@ -181,7 +181,7 @@ fn parse_part(raw: &str) -> Part {
 }
 
 impl Part {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .map(String::as_str)
@@ -287,7 +287,7 @@ fn html_unescape(s: &str) -> String {
 }
 
 /// A delivered message, read: (headers, text body, HTML body).
-fn read_message(raw: &str) -> (Part, String, String) {
+pub(crate) fn read_message(raw: &str) -> (Part, String, String) {
     let message = parse_part(raw);
     assert!(
         message
@@ -312,15 +312,15 @@ fn read_message(raw: &str) -> (Part, String, String) {
 /// A message to queue: kind, recipient, template, data.
 type Email = (&'static str, String, &'static str, serde_json::Value);
 
-struct MailWorld {
-    db: Db,
-    templates: Templates,
-    settings: Settings,
+pub(crate) struct MailWorld {
+    pub(crate) db: Db,
+    pub(crate) templates: Templates,
+    pub(crate) settings: Settings,
     _test_db: TestDb,
     _dir: tempfile::TempDir,
 }
 
-async fn world(backend: Backend) -> MailWorld {
+pub(crate) async fn world(backend: Backend) -> MailWorld {
     let test_db = TestDb::new(backend);
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(&test_db, dir.path());
@@ -334,7 +334,7 @@ async fn world(backend: Backend) -> MailWorld {
     }
 }
 
-fn smtp_settings(base: &MailSettings, port: u16) -> MailSettings {
+pub(crate) fn smtp_settings(base: &MailSettings, port: u16) -> MailSettings {
     let mut s = base.clone();
     s.smtp = Some(SmtpSettings {
         host: "127.0.0.1".into(),

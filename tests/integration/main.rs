@@ -18,5 +18,6 @@ mod foundation;
 mod mail;
 mod people;
 mod registry;
+mod reminders;
 mod reports;
 mod storage;

@@ -192,6 +192,7 @@ async fn answer(
     submit: bool,
     by: i64,
 ) {
+    let notifier = app.notifier.clone();
     app.db
         .write(move |conn| {
             use dma::db::schema::assessments as a;
@@ -226,6 +227,7 @@ async fn answer(
                         job_title: "Chief Information Officer".into(),
                         declaration: true,
                     },
+                    &notifier,
                 )?;
             }
             Ok(())
@@ -242,6 +244,7 @@ async fn open_cycle(
     version: i64,
 ) -> i64 {
     let label = label.to_string();
+    let notifier = app.notifier.clone();
     app.db
         .write(move |conn| {
             Ok(dma::cycles::open(
@@ -253,6 +256,7 @@ async fn open_cycle(
                     deadline,
                     versions: [("acute".to_string(), version)].into_iter().collect(),
                 },
+                &notifier,
             )?
             .id)
         })
