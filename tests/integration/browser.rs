@@ -325,12 +325,14 @@ pub async fn sessions_of(app: &TestApp, user_id: i64) -> i64 {
         .unwrap()
 }
 
-/// The emails in the outbox as (kind, recipient, text body), oldest first.
+/// The emails in the outbox as (kind, recipient, text body), oldest first, leaving out the
+/// "cycle opened" messages that opening the seeded cycle queues for its approvers.
 pub async fn outbox(app: &TestApp) -> Vec<(String, String, String)> {
     app.db
         .read(|conn| {
             use dma::db::schema::email_outbox as e;
             Ok(e::table
+                .filter(e::kind.ne("cycle_opened"))
                 .order(e::id)
                 .select((e::kind, e::recipient, e::body_text))
                 .load(conn)?)

@@ -348,3 +348,44 @@ fn demo_load_gives_every_role_something_to_do_and_only_once() {
         assert_eq!(again["loaded"], false, "[{backend}] demo data loaded twice");
     }
 }
+
+#[test]
+fn reminders_run_queues_what_is_due_at_the_given_moment_once() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            dma()
+                .current_dir(dir.path())
+                .env("DATABASE_URL", db.url_string())
+                .env("DMA_DATA_DIR", dir.path())
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        assert!(run(&["demo", "load"]).status.success());
+        // The demo cycle is due in 60 days: 40 days on, the 28-day reminder is due to the demo
+        // trust's approver and contributor, and its approver has not yet heard it opened.
+        let later = (chrono::Utc::now().date_naive() + chrono::Duration::days(40)).to_string();
+        let out = run(&["reminders", "run", "--now", &later]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["reminders"], 2, "[{backend}] {report}");
+        assert_eq!(report["cycle_opened"], 1, "[{backend}] {report}");
+        let again: serde_json::Value =
+            serde_json::from_slice(&run(&["reminders", "run", "--now", &later]).stdout).unwrap();
+        assert_eq!(again["reminders"], 0, "[{backend}] queued twice: {again}");
+        assert_eq!(
+            again["cycle_opened"], 0,
+            "[{backend}] queued twice: {again}"
+        );
+
+        let bad = run(&["reminders", "run", "--now", "next tuesday"]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("\"next tuesday\" is not a date"));
+    }
+}
