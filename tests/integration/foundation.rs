@@ -65,7 +65,7 @@ async fn unknown_pages_get_an_html_404_and_the_api_a_problem_document() {
         assert_eq!(res.status(), 404);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         let problem: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(problem["type"], "/problems/not-found");
+        assert_eq!(problem["type"], "https://dma.example/problems/not-found");
         assert_eq!(problem["status"], 404);
 
         let res = app.client.post(app.url("/healthz")).send().await.unwrap();
