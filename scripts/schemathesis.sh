@@ -39,15 +39,17 @@ done
 token=$("$bin" admin token --email admin@dma.example --name schemathesis \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 
+# Run from the data folder, so schemathesis's own cache goes with it.
+st="$PWD/$venv/bin/st"
 status=0
-timeout 900 "$venv/bin/st" run "http://127.0.0.1:$port/api/openapi.json" \
+(cd "$data" && timeout 900 "$st" run "http://127.0.0.1:$port/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" \
   --workers 2 \
   --seed "${SCHEMATHESIS_SEED:-20260401}" \
   --generation-database none \
-  --no-color || status=$?
+  --no-color) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "schemathesis failed ($status); the server's log follows" >&2
   tail -n 100 "$data/server.log" >&2
