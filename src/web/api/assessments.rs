@@ -25,7 +25,7 @@ use crate::db::schema::organisations;
 use crate::domain::{answers as domain_answers, scoring, visibility, FieldError, Questionnaire};
 use crate::error::AppError;
 use crate::reports::{self, RawFilters, Scope, Window};
-use crate::web::AppState;
+use crate::web::{assessment_pages, AppState};
 
 const BASE: &str = "/api/v1/assessments";
 /// The most answers one request may change.
@@ -160,12 +160,7 @@ async fn load_for(
     id: i64,
     action: fn(i64) -> Action,
 ) -> Result<Loaded, AppError> {
-    let loaded = state
-        .db
-        .read(move |conn| assessments::load(conn, id))
-        .await?;
-    api.require(action(loaded.row.organisation_id))?;
-    Ok(loaded)
+    assessment_pages::load_checked(state, id, |org| api.require(action(org))).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
