@@ -939,6 +939,14 @@ async fn answers_carry_revisions_and_a_stale_write_saves_nothing() {
             .get("/api/v1/assessments?status=finished")
             .await
             .problem(400, "bad-request");
+        // A NUL in a filter (which PostgreSQL text cannot hold) is the caller's mistake.
+        for query in ["cycle=%00", "setting=a%00b", "status=%00"] {
+            alice
+                .get(&format!("/api/v1/assessments?{query}"))
+                .await
+                .problem(400, "bad-request");
+        }
+        auditor_nul_check(&setup.as_(&app, AUDITOR)).await;
         // With a token, an address that does not exist is a 404 problem.
         alice
             .get("/api/v1/no-such-thing")
@@ -949,6 +957,16 @@ async fn answers_carry_revisions_and_a_stale_write_saves_nothing() {
             .get("/api/v1/assessments")
             .await
             .problem(403, "forbidden");
+    }
+}
+
+async fn auditor_nul_check(auditor: &Client<'_>) {
+    for path in [
+        "/api/v1/reports/benchmarks?region=%00",
+        "/api/v1/reports/trends?icb=%00",
+        "/api/v1/exports/scores?q=%00",
+    ] {
+        auditor.get(path).await.problem(400, "bad-request");
     }
 }
 
