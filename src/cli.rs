@@ -168,6 +168,15 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Make a personal API token for an active account and print it (once) as JSON, for
+    /// scripts that set up a program's access.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// What the token is for, as its owner sees it on their tokens page.
+        #[arg(long, default_value = "command line")]
+        name: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -402,13 +411,44 @@ fn score_command(questionnaire_file: &std::path::Path, answers_file: &std::path:
     }
 }
 
+/// `dma admin token`: a token for the account with `email`, through the same code as the
+/// tokens page.
+async fn token_command(cli: &Cli, email: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let settings = settings(cli)?;
+    let db = crate::web::open_database(&settings).await?;
+    let (email, name) = (email.to_string(), name.to_string());
+    let result = db
+        .write(move |conn| {
+            let user = crate::auth::users::find_by_email(conn, &email)?
+                .filter(|u| u.active)
+                .ok_or_else(|| {
+                    crate::error::AppError::BadRequest(format!(
+                        "There is no active account for {email}."
+                    ))
+                })?;
+            let actor = crate::audit::Actor::system("cli");
+            crate::auth::api_token::create(conn, &actor, user.id, &name)
+        })
+        .await;
+    match result {
+        Ok((row, token)) => {
+            print_json(&serde_json::json!({"id": row.id, "name": row.name, "token": token}))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(refuse_app(e)),
+    }
+}
+
 async fn admin_command(cli: &Cli, command: &AdminCommand) -> anyhow::Result<ExitCode> {
     use crate::auth::{password, roles::Role, users};
-    let AdminCommand::Create {
-        email,
-        name,
-        password_stdin,
-    } = command;
+    let (email, name, password_stdin) = match command {
+        AdminCommand::Create {
+            email,
+            name,
+            password_stdin,
+        } => (email, name, password_stdin),
+        AdminCommand::Token { email, name } => return token_command(cli, email, name).await,
+    };
     let email = match users::EmailAddress::parse(email) {
         Ok(e) => e,
         Err(message) => {

@@ -25,6 +25,16 @@ pub enum AppError {
     /// A stale edit or a state that no longer allows the action.
     #[error("{0}")]
     Conflict(String),
+    /// Edits made against revisions that have changed since: nothing was stored. `current`
+    /// holds what is stored now (the problem document's `conflicts` member).
+    #[error("{message}")]
+    StaleRevision {
+        message: String,
+        current: serde_json::Value,
+    },
+    /// A body in a format this endpoint does not read (the API: JSON or YAML only).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("the request is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("too many attempts: {0}")]
@@ -60,6 +70,8 @@ impl AppError {
             AppError::BadRequest(_) => "bad-request",
             AppError::Validation(_) => "validation",
             AppError::Conflict(_) => "conflict",
+            AppError::StaleRevision { .. } => "stale-revision",
+            AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::TooManyRequests(_) => "too-many-requests",
             AppError::Unavailable(_) => "unavailable",
@@ -73,7 +85,10 @@ impl AppError {
             AppError::NotFound => "The page or record you asked for does not exist.".into(),
             AppError::Unauthenticated => "Sign in to continue.".into(),
             AppError::Forbidden => "You do not have permission to do this.".into(),
-            AppError::BadRequest(m) | AppError::Conflict(m) => m.clone(),
+            AppError::BadRequest(m)
+            | AppError::Conflict(m)
+            | AppError::UnsupportedMediaType(m)
+            | AppError::StaleRevision { message: m, .. } => m.clone(),
             AppError::Validation(errors) => match errors.as_slice() {
                 [one] => one.to_string(),
                 _ => format!("There are {} problems with what was sent.", errors.len()),
@@ -94,6 +109,14 @@ impl AppError {
         }
     }
 
+    /// Extra members of the problem document, beyond type, title, status and detail.
+    pub fn problem_members(&self) -> Option<(&'static str, serde_json::Value)> {
+        match self {
+            AppError::StaleRevision { current, .. } => Some(("conflicts", current.clone())),
+            _ => None,
+        }
+    }
+
     /// Whether the cause belongs in the error log (server faults) rather than being the
     /// user's to fix.
     pub fn is_server_fault(&self) -> bool {
@@ -109,7 +132,8 @@ impl ResponseError for AppError {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::StaleRevision { .. } => StatusCode::CONFLICT,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

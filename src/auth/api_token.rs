@@ -256,6 +256,11 @@ impl FromRequest for ApiUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // The API's gate (`web::api`) has already resolved the token for this request.
+        if let Some(user) = actix_web::HttpMessage::extensions(req).get::<ApiUser>() {
+            let user = user.clone();
+            return Box::pin(async move { Ok(user) });
+        }
         let req = req.clone();
         Box::pin(async move {
             authenticate_bearer(&req)

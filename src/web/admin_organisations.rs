@@ -29,11 +29,11 @@ const BASE: &str = "/admin/organisations";
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
     #[serde(default)]
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    region: String,
+    pub region: String,
     #[serde(default)]
-    q: String,
+    pub q: String,
     page: Option<String>,
     /// After an import: what it did.
     created: Option<usize>,
@@ -43,7 +43,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn filters(&self) -> [(&'static str, &str); 3] {
+    pub fn filters(&self) -> [(&'static str, &str); 3] {
         [
             ("kind", self.kind.as_str()),
             ("region", self.region.as_str()),
@@ -61,7 +61,8 @@ impl ListQuery {
     }
 }
 
-type OrgRow = (i64, String, String, String, Option<String>);
+/// id, ODS code, name, kind, region.
+pub type OrgRow = (i64, String, String, String, Option<String>);
 
 fn filtered<'a>(query: &ListQuery) -> organisations::BoxedQuery<'a, MultiBackend> {
     let mut q = organisations::table.into_boxed();
@@ -89,24 +90,32 @@ fn filtered<'a>(query: &ListQuery) -> organisations::BoxedQuery<'a, MultiBackend
     q
 }
 
-struct Listing {
-    rows: Vec<OrgRow>,
-    total: i64,
-    regions: Vec<String>,
-    settings: HashMap<i64, Vec<String>>,
-    icbs: HashMap<i64, (String, String)>,
+pub struct Listing {
+    pub rows: Vec<OrgRow>,
+    pub total: i64,
+    pub regions: Vec<String>,
+    pub details: Details,
 }
 
-fn load_listing(
+/// What the list shows beside each organisation: its care settings and its current ICB.
+pub struct Details {
+    pub settings: HashMap<i64, Vec<String>>,
+    /// Organisation id -> the ICB's (ODS code, name).
+    pub icbs: HashMap<i64, (String, String)>,
+}
+
+/// One page of `per_page` organisations matching the query, in ODS code order.
+pub fn load_listing(
     conn: &mut DbConnection,
     query: &ListQuery,
     page: i64,
+    per_page: i64,
 ) -> Result<Listing, AppError> {
     let total: i64 = filtered(query).count().get_result(conn)?;
     let rows: Vec<OrgRow> = filtered(query)
         .order(organisations::ods_code.asc())
-        .limit(PAGE_SIZE)
-        .offset(listing::offset(page))
+        .limit(per_page)
+        .offset(listing::offset_by(page, per_page))
         .select((
             organisations::id,
             organisations::ods_code,
@@ -122,9 +131,19 @@ fn load_listing(
         .order(organisations::region.asc())
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    Ok(Listing {
+        details: details(conn, &ids)?,
+        rows,
+        total,
+        regions: regions.into_iter().flatten().collect(),
+    })
+}
+
+/// The care settings and current ICB of each of `ids`.
+pub fn details(conn: &mut DbConnection, ids: &[i64]) -> Result<Details, AppError> {
     let mut settings: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, setting) in organisation_settings::table
-        .filter(organisation_settings::organisation_id.eq_any(&ids))
+        .filter(organisation_settings::organisation_id.eq_any(ids))
         .order(organisation_settings::setting.asc())
         .select((
             organisation_settings::organisation_id,
@@ -136,7 +155,7 @@ fn load_listing(
     }
     let today = Utc::now().date_naive();
     let current: Vec<(i64, i64)> = organisation_parents::table
-        .filter(organisation_parents::organisation_id.eq_any(&ids))
+        .filter(organisation_parents::organisation_id.eq_any(ids))
         .filter(organisation_parents::valid_from.le(today))
         .filter(
             organisation_parents::valid_to
@@ -166,13 +185,7 @@ fn load_listing(
         .into_iter()
         .filter_map(|(org, parent)| parents.get(&parent).map(|p| (org, p.clone())))
         .collect();
-    Ok(Listing {
-        rows,
-        total,
-        regions: regions.into_iter().flatten().collect(),
-        settings,
-        icbs,
-    })
+    Ok(Details { settings, icbs })
 }
 
 fn kind_label(kind: &str) -> String {
@@ -204,18 +217,18 @@ async fn list_page(
     let q = query.clone();
     let found = state
         .db
-        .read(move |conn| load_listing(conn, &q, page_no))
+        .read(move |conn| load_listing(conn, &q, page_no, PAGE_SIZE))
         .await?;
     let rows: Vec<Value> = found
         .rows
         .iter()
         .map(|(id, code, name, kind, region)| {
-            let icb = found.icbs.get(id);
+            let icb = found.details.icbs.get(id);
             json!({
                 "ods_code": code, "name": name, "kind": capitalised(&kind_label(kind)),
                 "region": region,
                 "icb_code": icb.map(|i| i.0.clone()), "icb_name": icb.map(|i| i.1.clone()),
-                "settings": found.settings.get(id).map(|s| s.join(", ")),
+                "settings": found.details.settings.get(id).map(|s| s.join(", ")),
             })
         })
         .collect();
@@ -281,7 +294,8 @@ async fn list_page(
         .body(html))
 }
 
-fn upload_limit(state: &AppState) -> usize {
+/// The largest registry file accepted, from the pages or the API.
+pub fn upload_limit(state: &AppState) -> usize {
     state
         .settings
         .max_upload_bytes

@@ -29,11 +29,20 @@ async fn load_for(
     id: i64,
     action: fn(i64) -> Action,
 ) -> Result<Loaded, AppError> {
+    load_checked(state, id, |org| auth.require(action(org))).await
+}
+
+/// Load an assessment if `allowed` accepts its organisation (the pages and the API).
+pub async fn load_checked(
+    state: &AppState,
+    id: i64,
+    allowed: impl FnOnce(i64) -> Result<(), AppError>,
+) -> Result<Loaded, AppError> {
     let loaded = state
         .db
         .read(move |conn| assessments::load(conn, id))
         .await?;
-    auth.require(action(loaded.row.organisation_id))?;
+    allowed(loaded.row.organisation_id)?;
     Ok(loaded)
 }
 

@@ -14,12 +14,35 @@ use serde_json::json;
 use crate::error::{error_chain, AppError};
 use crate::web::AppState;
 
+/// Where every problem document's `type` starts: a stable identifier, the same on every
+/// instance, so a program can match on it (it is not fetched; docs/api.md describes each).
+pub const PROBLEM_TYPE_BASE: &str = "https://dma.example/problems/";
+
+/// Every kind of problem the service answers with: the end of its `type`, its status and
+/// when it happens. docs/api.md and the API docs page list these; a test keeps them in step.
+pub const PROBLEM_KINDS: &[(&str, u16, &str)] = &[
+    ("bad-request", 400, "The request could not be read: malformed JSON, a query parameter that is not understood, or a form that expired."),
+    ("unauthenticated", 401, "No bearer token, or one that is unknown, revoked or belongs to a deactivated account."),
+    ("forbidden", 403, "The token's owner may not do this (their role or organisation does not allow it)."),
+    ("not-found", 404, "No such record or address."),
+    ("method-not-allowed", 405, "The address exists but not with this method."),
+    ("conflict", 409, "The record is in a state that does not allow this (for example, already published or submitted)."),
+    ("stale-revision", 409, "An answer was changed by someone else since the revision you sent; nothing was saved. `conflicts` holds the current values."),
+    ("payload-too-large", 413, "The body is larger than the limit for this endpoint."),
+    ("unsupported-media-type", 415, "The body's Content-Type is not one this endpoint reads."),
+    ("validation", 422, "The body was read but its content is not acceptable; `errors` lists each problem with its path."),
+    ("too-many-requests", 429, "Too many attempts; wait and try again."),
+    ("internal", 500, "A fault in the service; `reference` identifies it in the log."),
+    ("unavailable", 503, "A dependency (the database) cannot be reached; try again shortly."),
+];
+
 /// What an error response says, whatever produced it.
 struct Described {
     status: StatusCode,
     kind: &'static str,
     message: String,
     field_errors: Vec<crate::domain::FieldError>,
+    members: Option<(&'static str, serde_json::Value)>,
     reference: Option<String>,
 }
 
@@ -47,6 +70,7 @@ fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
                 AppError::Validation(errs) => errs.clone(),
                 _ => Vec::new(),
             },
+            members: e.problem_members(),
             reference,
         };
     }
@@ -59,6 +83,10 @@ fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload-too-large",
             "The upload is too large for this service.".to_string(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "The body is not in a format this address reads.".to_string(),
         ),
         s if s.is_server_error() => (
             "internal",
@@ -79,6 +107,7 @@ fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
         kind,
         message,
         field_errors: Vec::new(),
+        members: None,
         reference,
     }
 }
@@ -92,6 +121,7 @@ fn heading(status: StatusCode) -> &'static str {
         405 => "This address does not accept that request",
         409 => "This has changed since you opened it",
         413 => "The upload is too large",
+        415 => "The request is not in a format this address reads",
         429 => "Too many attempts",
         503 => "The service is temporarily unavailable",
         _ => "Sorry, there is a problem with the service",
@@ -134,7 +164,7 @@ pub async fn render_errors(
 
 fn problem(d: &Described) -> HttpResponse {
     let mut body = json!({
-        "type": format!("/problems/{}", d.kind),
+        "type": format!("{PROBLEM_TYPE_BASE}{}", d.kind),
         "title": heading(d.status),
         "status": d.status.as_u16(),
         "detail": d.message,
@@ -146,10 +176,17 @@ fn problem(d: &Described) -> HttpResponse {
             .map(|e| json!({"path": e.path, "message": e.message}))
             .collect::<Vec<_>>());
     }
+    if let Some((name, value)) = &d.members {
+        body[*name] = value.clone();
+    }
     if let Some(r) = &d.reference {
         body["reference"] = json!(r);
     }
-    HttpResponse::build(d.status)
+    let mut response = HttpResponse::build(d.status);
+    if d.status == StatusCode::UNAUTHORIZED {
+        response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    response
         .content_type("application/problem+json")
         .body(body.to_string())
 }

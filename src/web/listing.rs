@@ -22,7 +22,30 @@ pub fn page_number(raw: Option<&str>) -> i64 {
 
 /// The number of rows to skip for `page`.
 pub fn offset(page: i64) -> i64 {
-    (page - 1) * PAGE_SIZE
+    offset_by(page, PAGE_SIZE)
+}
+
+/// The number of rows to skip for `page` of `per_page` rows (the API lets callers choose).
+pub fn offset_by(page: i64, per_page: i64) -> i64 {
+    (page - 1).saturating_mul(per_page)
+}
+
+/// How many pages `total` rows make, at least one.
+pub fn page_count(total: i64, per_page: i64) -> i64 {
+    ((total + per_page - 1) / per_page.max(1)).max(1)
+}
+
+/// The address of page `p` of a list at `base` with these filters (page 1 has no `page`).
+pub fn link(base: &str, filters: &[(&str, &str)], p: i64) -> String {
+    let mut all: Vec<(&str, String)> = filters
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_string()))
+        .collect();
+    if p > 1 {
+        all.push(("page", p.to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    format!("{base}{}", query_string(&borrowed))
 }
 
 /// A query string from the non-empty filters (without `page`), starting with `?` or empty.
@@ -41,18 +64,8 @@ pub fn query_string(filters: &[(&str, &str)]) -> String {
 
 /// The data `admin/pagination` renders: "showing 51 to 100 of 230" and the links.
 pub fn pagination(base: &str, filters: &[(&str, &str)], page: i64, total: i64) -> Value {
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let link = |p: i64| {
-        let mut all: Vec<(&str, String)> = filters
-            .iter()
-            .map(|(k, v)| (*k, (*v).to_string()))
-            .collect();
-        if p > 1 {
-            all.push(("page", p.to_string()));
-        }
-        let borrowed: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        format!("{base}{}", query_string(&borrowed))
-    };
+    let pages = page_count(total, PAGE_SIZE);
+    let link = |p: i64| link(base, filters, p);
     let first = if total == 0 { 0 } else { offset(page) + 1 };
     let last = (offset(page) + PAGE_SIZE).min(total);
     json!({

@@ -862,8 +862,18 @@ async fn export(
     kind: ExportKind,
     format: ExportFormat,
 ) -> Result<HttpResponse, AppError> {
-    let scope = scope_of(&auth)?;
-    let actor = auth.actor();
+    stream_export(&state, scope_of(&auth)?, auth.actor(), raw, kind, format).await
+}
+
+/// Stream an export within `scope`, audit logged under `actor` (the pages and the API).
+pub async fn stream_export(
+    state: &AppState,
+    scope: Scope,
+    actor: crate::audit::Actor,
+    raw: RawFilters,
+    kind: ExportKind,
+    format: ExportFormat,
+) -> Result<HttpResponse, AppError> {
     let name = match kind {
         ExportKind::Scores => "scores",
         ExportKind::Answers => "answers",

@@ -9,6 +9,7 @@ mod helpers;
 mod accounts;
 mod admin_organisations;
 mod admin_questionnaires;
+mod api;
 mod api_tokens;
 mod assessment_flow;
 mod audit_page;
