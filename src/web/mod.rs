@@ -167,6 +167,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/reports/export/scores.json"),
     ("GET", "/reports/export/answers.csv"),
     ("GET", "/reports/export/answers.json"),
+    ("GET", "/reports/export/scores.xlsx"),
+    ("GET", "/reports/export/answers.xlsx"),
 ];
 
 /// Register every route. One function, so the route-by-role test can list them all.

@@ -1,6 +1,7 @@
 //! The reports: the national and group view (`/reports`), one organisation's report
 //! (`/reports/organisations/{id}`), year on year (`/reports/trends`) and the streamed exports
-//! (`/reports/export/...`). Figures come from [`crate::reports`]; this module arranges them.
+//! (`/reports/export/...`, CSV, JSON or XLSX). Figures come from [`crate::reports`]; this
+//! module arranges them.
 //!
 //! Authorisation: auditors and administrators see everything; group viewers see the
 //! organisations of their ICB or region, cycle by cycle ([`Scope`]); organisation people see
@@ -9,7 +10,9 @@
 //!
 //! Exports stream: the response body is fed through a bounded channel by a task that reads
 //! the database one page of assessments at a time (by id, on the blocking pool), so memory
-//! stays bounded whatever the size of the export. The columns are in docs/exports.md.
+//! stays bounded whatever the size of the export. An XLSX export's rows go to a
+//! constant-memory worksheet on disk as they are read, and the finished file is streamed
+//! from there. The columns are in docs/exports.md.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -351,8 +354,10 @@ pub async fn national(
         "exports": [
             {"label": "Scores (CSV)", "href": format!("{BASE}/export/scores.csv{export_query}")},
             {"label": "Scores (JSON)", "href": format!("{BASE}/export/scores.json{export_query}")},
+            {"label": "Scores (Excel, XLSX)", "href": format!("{BASE}/export/scores.xlsx{export_query}")},
             {"label": "Answers (CSV)", "href": format!("{BASE}/export/answers.csv{export_query}")},
             {"label": "Answers (JSON)", "href": format!("{BASE}/export/answers.json{export_query}")},
+            {"label": "Answers (Excel, XLSX)", "href": format!("{BASE}/export/answers.xlsx{export_query}")},
         ],
         "trends_href": format!("{BASE}/trends{}", query(&trend_pairs)),
         "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
@@ -855,6 +860,80 @@ pub async fn trends(
 /// The most a body chunk holds, so one page of an export goes out in pieces.
 const CHUNK_BYTES: usize = 64 * 1024;
 
+type BodyChunk = Result<Bytes, actix_web::Error>;
+
+/// Send `bytes` in pieces; false when the client has gone away.
+async fn send_all(tx: &tokio::sync::mpsc::Sender<BodyChunk>, bytes: Vec<u8>) -> bool {
+    let mut bytes = Bytes::from(bytes);
+    while !bytes.is_empty() {
+        let piece = bytes.split_to(bytes.len().min(CHUNK_BYTES));
+        if tx.send(Ok(piece)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Read the rows page by page, write them in the format and send what is written; a
+/// finished XLSX file is then read back in pieces. All file and database work is on the
+/// blocking pool. Stops when the client goes away; a failure part-way is logged and cuts
+/// the response short.
+async fn run_export(
+    db: crate::db::Db,
+    filters: Filters,
+    scope: Scope,
+    kind: ExportKind,
+    format: ExportFormat,
+    tx: tokio::sync::mpsc::Sender<BodyChunk>,
+) -> Result<(), AppError> {
+    let (mut writer, first) =
+        web::block(move || reports::ExportWriter::start(kind, format)).await??;
+    if !send_all(&tx, first).await {
+        return Ok(());
+    }
+    let mut cursor = reports::ExportCursor::default();
+    loop {
+        let (f, s) = (filters.clone(), scope.clone());
+        let (next, w, bytes) = db
+            .read(move |conn| {
+                let (mut cursor, mut writer) = (cursor, writer);
+                let rows = reports::next_rows(conn, &f, &s, kind, &mut cursor)?;
+                let bytes = writer.rows(&rows)?;
+                Ok((cursor, writer, bytes))
+            })
+            .await?;
+        (cursor, writer) = (next, w);
+        if !send_all(&tx, bytes).await {
+            return Ok(());
+        }
+        if cursor.finished {
+            break;
+        }
+    }
+    match web::block(move || writer.finish()).await?? {
+        reports::Finished::Bytes(bytes) => {
+            send_all(&tx, bytes).await;
+        }
+        reports::Finished::File(mut file) => loop {
+            let (f, piece) = web::block(move || {
+                use std::io::Read;
+                let mut piece = vec![0; CHUNK_BYTES];
+                let n = file
+                    .read(&mut piece)
+                    .map_err(|e| AppError::Internal(e.into()))?;
+                piece.truncate(n);
+                Ok::<_, AppError>((file, piece))
+            })
+            .await??;
+            file = f;
+            if piece.is_empty() || !send_all(&tx, piece).await {
+                break;
+            }
+        },
+    }
+    Ok(())
+}
+
 async fn export(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -864,14 +943,8 @@ async fn export(
 ) -> Result<HttpResponse, AppError> {
     let scope = scope_of(&auth)?;
     let actor = auth.actor();
-    let name = match kind {
-        ExportKind::Scores => "scores",
-        ExportKind::Answers => "answers",
-    };
-    let (ext, content_type) = match format {
-        ExportFormat::Csv => ("csv", "text/csv; charset=utf-8"),
-        ExportFormat::Json => ("json", "application/json"),
-    };
+    let file_name = format!("{}.{}", kind.name(), format.extension());
+    let audited = file_name.clone();
     let filters = state
         .db
         .write(move |conn| {
@@ -884,142 +957,62 @@ async fn export(
             audit::record(
                 conn,
                 &actor,
-                Entry::new("report.export", "export", format!("{name}.{ext}"))
-                    .after(json!({"filters": described})),
+                Entry::new("report.export", "export", audited).after(json!({"filters": described})),
             )?;
             Ok(filters)
         })
         .await?;
-    let prologue = reports::export_prologue(kind, format)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<BodyChunk>(4);
     let db = state.db.clone();
     actix_web::rt::spawn(async move {
-        if tx.send(Ok(Bytes::from(prologue))).await.is_err() {
-            return;
-        }
-        let mut cursor = reports::ExportCursor::default();
-        loop {
-            let (f, s) = (filters.clone(), scope.clone());
-            let page = db
-                .read(move |conn| {
-                    let mut cursor = cursor;
-                    let bytes = reports::export_page(conn, &f, &s, kind, format, &mut cursor)?;
-                    Ok((cursor, bytes))
-                })
+        let failed = tx.clone();
+        if let Err(e) = run_export(db, filters, scope, kind, format, tx).await {
+            tracing::error!(error = %crate::error::error_chain(&e), "export failed part-way; the response is cut short");
+            let _ = failed
+                .send(Err(actix_web::error::ErrorInternalServerError(
+                    "export failed",
+                )))
                 .await;
-            match page {
-                Ok((next, bytes)) => {
-                    cursor = next;
-                    let mut bytes = Bytes::from(bytes);
-                    while !bytes.is_empty() {
-                        let piece = bytes.split_to(bytes.len().min(CHUNK_BYTES));
-                        if tx.send(Ok(piece)).await.is_err() {
-                            // The client went away: stop reading.
-                            return;
-                        }
-                    }
-                    if cursor.finished {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %crate::error::error_chain(&e), "export failed part-way; the response is cut short");
-                    let _ = tx
-                        .send(Err(actix_web::error::ErrorInternalServerError(
-                            "export failed",
-                        )))
-                        .await;
-                    return;
-                }
-            }
         }
-        let _ = tx
-            .send(Ok(Bytes::from(reports::export_epilogue(format))))
-            .await;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
     Ok(HttpResponse::Ok()
-        .content_type(content_type)
+        .content_type(format.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"dma-{name}.{ext}\""),
+            format!("attachment; filename=\"dma-{file_name}\""),
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(body))
 }
 
-pub async fn scores_csv(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    raw: web::Query<RawFilters>,
-) -> Result<HttpResponse, AppError> {
-    export(
-        state,
-        auth,
-        raw.into_inner(),
-        ExportKind::Scores,
-        ExportFormat::Csv,
+/// `route` serving one export: every export is the same handler with its kind and format.
+/// (The route is passed in so that each registration below names its method, which the
+/// route-by-role test counts.)
+fn exporting(route: actix_web::Route, kind: ExportKind, format: ExportFormat) -> actix_web::Route {
+    route.to(
+        move |state: web::Data<AppState>, auth: Authenticated, raw: web::Query<RawFilters>| {
+            export(state, auth, raw.into_inner(), kind, format)
+        },
     )
-    .await
-}
-
-pub async fn scores_json(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    raw: web::Query<RawFilters>,
-) -> Result<HttpResponse, AppError> {
-    export(
-        state,
-        auth,
-        raw.into_inner(),
-        ExportKind::Scores,
-        ExportFormat::Json,
-    )
-    .await
-}
-
-pub async fn answers_csv(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    raw: web::Query<RawFilters>,
-) -> Result<HttpResponse, AppError> {
-    export(
-        state,
-        auth,
-        raw.into_inner(),
-        ExportKind::Answers,
-        ExportFormat::Csv,
-    )
-    .await
-}
-
-pub async fn answers_json(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    raw: web::Query<RawFilters>,
-) -> Result<HttpResponse, AppError> {
-    export(
-        state,
-        auth,
-        raw.into_inner(),
-        ExportKind::Answers,
-        ExportFormat::Json,
-    )
-    .await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    use ExportFormat::{Csv, Json, Xlsx};
+    use ExportKind::{Answers, Scores};
     cfg.service(
         web::scope(BASE)
             .route("", web::get().to(national))
             .route("/organisations/{id}", web::get().to(organisation))
             .route("/trends", web::get().to(trends))
-            .route("/export/scores.csv", web::get().to(scores_csv))
-            .route("/export/scores.json", web::get().to(scores_json))
-            .route("/export/answers.csv", web::get().to(answers_csv))
-            .route("/export/answers.json", web::get().to(answers_json)),
+            .route("/export/scores.csv", exporting(web::get(), Scores, Csv))
+            .route("/export/scores.json", exporting(web::get(), Scores, Json))
+            .route("/export/scores.xlsx", exporting(web::get(), Scores, Xlsx))
+            .route("/export/answers.csv", exporting(web::get(), Answers, Csv))
+            .route("/export/answers.json", exporting(web::get(), Answers, Json))
+            .route("/export/answers.xlsx", exporting(web::get(), Answers, Xlsx)),
     );
 }
 
