@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use crate::audit::{self, Entry};
 use crate::auth::roles::Action;
 use crate::auth::session::Authenticated;
+use crate::domain::comparability::VersionDiff;
 use crate::domain::scoring;
 use crate::domain::stats::{self, GroupStats};
 use crate::error::AppError;
@@ -30,7 +31,7 @@ use crate::reports::{
     self, ExportFormat, ExportKind, Filters, GroupBy, National, OrganisationReport, RawFilters,
     ReportStatus, Scope, SortKey, Trend, Viewer,
 };
-use crate::web::charts::{self, BoxRow};
+use crate::web::charts::{self, BoxRow, Join};
 use crate::web::listing::{self, PAGE_SIZE};
 use crate::web::{page, AppState};
 
@@ -532,6 +533,21 @@ fn organisation_data(r: &OrganisationReport) -> Value {
     data
 }
 
+/// Whether `diff` scores the domain `key` (or, for `None`, the overall score) the same way
+/// in both versions (format section 5), and if not, why.
+fn comparability(diff: &VersionDiff, key: Option<&str>) -> (bool, String) {
+    match key {
+        Some(k) => diff.domains.iter().find(|c| c.key == k).map_or(
+            (false, "the domain is not in both versions".to_string()),
+            |c| (c.comparable, c.reasons.join("; ")),
+        ),
+        None => (
+            diff.overall_comparable,
+            "a domain, or the weights of domains or pillars, changed".to_string(),
+        ),
+    }
+}
+
 /// The previous-cycles table: a column per cycle (oldest first), a row per domain and the
 /// overall score, each later cell with its change from the cycle before and, where the
 /// versions do not score that domain the same way, the "not comparable" mark.
@@ -569,36 +585,19 @@ fn history_data(r: &OrganisationReport) -> Value {
         let (delta, comparable, reasons) =
             match (i.checked_sub(1).map(|j| &points[j]), &p.diff_from_previous) {
                 (Some(prev), Some(diff)) => {
-                    let (comparable, reasons) = match key {
-                        Some(k) => diff.domains.iter().find(|c| c.key == k).map_or(
-                            (
-                                false,
-                                vec!["the domain is not in both versions".to_string()],
-                            ),
-                            |c| (c.comparable, c.reasons.clone()),
-                        ),
-                        None => (
-                            diff.overall_comparable,
-                            if diff.overall_comparable {
-                                vec![]
-                            } else {
-                                vec!["a domain, or the weights of domains or pillars, changed"
-                                    .to_string()]
-                            },
-                        ),
-                    };
+                    let (comparable, reasons) = comparability(diff, key);
                     (
                         now.zip(score(prev)).map(|(a, b)| a - b),
                         comparable,
                         reasons,
                     )
                 }
-                _ => (None, true, Vec::new()),
+                _ => (None, true, String::new()),
             };
         if !comparable && delta.is_some() {
             notes.push(json!({
                 "what": format!("{} {}", key.and_then(|k| keys_title(points, k)).unwrap_or_else(|| "Overall".into()), p.member.cycle_label),
-                "reasons": reasons.join("; "),
+                "reasons": reasons,
             }));
         }
         json!({
@@ -729,16 +728,7 @@ fn trend_data(t: &Trend, comparable_only: bool) -> Value {
                     None => prev.overall.as_ref(),
                 };
                 let step = &t.steps[i - 1];
-                let (comparable, reasons) = match key {
-                    Some(k) => step.diff.domains.iter().find(|c| c.key == k).map_or(
-                        (false, "the domain is not in both versions".to_string()),
-                        |c| (c.comparable, c.reasons.join("; ")),
-                    ),
-                    None => (
-                        step.diff.overall_comparable,
-                        "a domain, or the weights of domains or pillars, changed".to_string(),
-                    ),
-                };
+                let (comparable, reasons) = comparability(&step.diff, key);
                 let delta = figure.zip(before).map(|(a, b)| a.mean - b.mean);
                 let hidden = comparable_only && !comparable;
                 if !comparable && delta.is_some() && !hidden {
@@ -764,6 +754,50 @@ fn trend_data(t: &Trend, comparable_only: bool) -> Value {
         .map(|(k, title)| row(Some(k), title))
         .collect();
     rows.push(row(None, "Overall"));
+
+    // A small chart per domain and overall: the same means, each change drawn solid when
+    // comparable, dashed when not, and left out when comparable figures only are asked for.
+    let scale = t
+        .points
+        .last()
+        .map(|p| p.version.questionnaire.scale)
+        .unwrap_or(crate::domain::questionnaire::Scale { min: 0.0, max: 1.0 });
+    let mut lines: Vec<(Option<String>, String)> = t
+        .domain_keys()
+        .into_iter()
+        .map(|(k, title)| (Some(k), title))
+        .collect();
+    lines.push((None, "Overall".to_string()));
+    let charts: Vec<Value> = lines
+        .iter()
+        .map(|(key, title)| {
+            let points: Vec<charts::TrendPoint> = t
+                .points
+                .iter()
+                .map(|p| charts::TrendPoint {
+                    label: p.cycle.label.clone(),
+                    stats: match key {
+                        Some(k) => p.domains.get(k).cloned(),
+                        None => p.overall.clone(),
+                    },
+                })
+                .collect();
+            let joins: Vec<Join> = t
+                .steps
+                .iter()
+                .map(|step| match comparability(&step.diff, key.as_deref()) {
+                    (true, _) => Join::Comparable,
+                    (false, _) if comparable_only => Join::Hidden,
+                    (false, _) => Join::NotComparable,
+                })
+                .collect();
+            let id = format!("trend-{}-{}", t.key, key.as_deref().unwrap_or("overall"));
+            json!({
+                "title": title,
+                "chart": charts::trend_line(&id, &format!("{title}: mean score by cycle"), &points, &joins, scale.min, scale.max),
+            })
+        })
+        .collect();
 
     let mut like_for_like: Vec<Value> = Vec::new();
     for (i, step) in t.steps.iter().enumerate() {
@@ -791,7 +825,7 @@ fn trend_data(t: &Trend, comparable_only: bool) -> Value {
     }
     json!({
         "title": t.title, "key": t.key,
-        "columns": columns, "rows": rows, "notes": notes,
+        "columns": columns, "rows": rows, "notes": notes, "charts": charts,
         "like_for_like": like_for_like,
     })
 }

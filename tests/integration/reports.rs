@@ -187,6 +187,15 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The SVG chart labelled `id` on the page.
+fn chart<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("aria-labelledby=\"{id}-title\""))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let end = start + html[start..].find("</svg>").unwrap();
+    &html[start..end]
+}
+
 struct World {
     v1: Questionnaire,
     v2: Questionnaire,
@@ -526,6 +535,23 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
             "cyber change",
         );
         assert!(trends.contains("Not comparable"));
+        // The charts: cyber's change is drawn dashed (not comparable), strategy's solid.
+        let cyber_chart = chart(&trends, "trend-wgll-acute-cyber");
+        assert_eq!(
+            cyber_chart
+                .matches("<line class=\"dma-chart__peer\"")
+                .count(),
+            1
+        );
+        assert_eq!(cyber_chart.matches("dma-chart__marker").count(), 2);
+        let strategy_chart = chart(&trends, "trend-wgll-acute-strategy");
+        assert_eq!(
+            strategy_chart
+                .matches("<line class=\"dma-chart__series\"")
+                .count(),
+            1,
+            "[{backend}]"
+        );
         assert!(trends
             .replace("&quot;", "\"")
             .contains("question \"sp-offline-backups\" is scored differently"));
@@ -554,6 +580,14 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
             "[{backend}] the non-comparable change is still shown"
         );
         assert!(comparable.contains("id=\"delta-strategy-2025-26\""));
+        let cyber_chart = chart(&comparable, "trend-wgll-acute-cyber");
+        assert!(
+            !cyber_chart.contains("<line class=\"dma-chart__peer\"")
+                && !cyber_chart.contains("<line class=\"dma-chart__series\""),
+            "[{backend}] the non-comparable change is still drawn"
+        );
+        assert!(chart(&comparable, "trend-wgll-acute-strategy")
+            .contains("<line class=\"dma-chart__series\""));
         let lfl_after: Vec<f64> = region_2025
             .iter()
             .map(|c| cyber_like_for_like(&w.answers[&(1, *c)]))
