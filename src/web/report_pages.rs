@@ -89,8 +89,16 @@ fn slug_id(s: &str) -> String {
         .collect()
 }
 
-fn describe_scope(scope: &Scope, icb_name: Option<&str>) -> String {
-    match scope {
+/// What a scope covers, in a sentence for the top of a group view.
+fn describe_scope(conn: &mut crate::db::DbConnection, scope: &Scope) -> Result<String, AppError> {
+    let icb = match scope {
+        Scope::Group {
+            icb_id: Some(i), ..
+        } => reports::icbs_by_id(conn, [*i])?.remove(i),
+        _ => None,
+    };
+    let icb_name = icb.as_ref().map(|i| i.name.as_str());
+    Ok(match scope {
         Scope::All => "All organisations in England.".into(),
         Scope::Group { icb_id, region } => {
             let mut parts = Vec::new();
@@ -105,7 +113,7 @@ fn describe_scope(scope: &Scope, icb_name: Option<&str>) -> String {
                 parts.join(" or ")
             )
         }
-    }
+    })
 }
 
 fn select_options<'a>(
@@ -252,7 +260,7 @@ pub async fn national(
     let by = reports::parse_group_by(&raw.by)?;
     let sort_raw = raw.sort.trim().to_string();
     let s = scope.clone();
-    let (filters, options, mut view, scope_icb) = state
+    let (filters, options, mut view, scope_text) = state
         .db
         .read(move |conn| {
             let mut filters = reports::resolve_filters(conn, &raw)?;
@@ -261,13 +269,8 @@ pub async fn national(
             }
             let options = reports::options(conn, &s)?;
             let view = reports::national(conn, &filters, &s, by)?;
-            let scope_icb = match &s {
-                Scope::Group {
-                    icb_id: Some(i), ..
-                } => reports::icbs_by_id(conn, [*i])?.remove(i),
-                _ => None,
-            };
-            Ok((filters, options, view, scope_icb))
+            let scope_text = describe_scope(conn, &s)?;
+            Ok((filters, options, view, scope_text))
         })
         .await?;
 
@@ -343,7 +346,7 @@ pub async fn national(
         || by.is_some();
     let data = json!({
         "heading": heading,
-        "scope": describe_scope(&scope, scope_icb.as_ref().map(|i| i.name.as_str())),
+        "scope": scope_text,
         "form": filter_form(&options, &filters, by, &sort_raw),
         "filtered": filtered,
         "counts": counts, "total": total,
@@ -846,19 +849,14 @@ pub async fn trends(
     let raw = raw.into_inner();
     let comparable_only = reports::parse_comparable(&raw.comparable)?;
     let s = scope.clone();
-    let (filters, options, trends, scope_icb) = state
+    let (filters, options, trends, scope_text) = state
         .db
         .read(move |conn| {
             let filters = reports::resolve_filters(conn, &raw)?;
             let options = reports::options(conn, &s)?;
             let trends = reports::trends(conn, &filters, &s, comparable_only)?;
-            let scope_icb = match &s {
-                Scope::Group {
-                    icb_id: Some(i), ..
-                } => reports::icbs_by_id(conn, [*i])?.remove(i),
-                _ => None,
-            };
-            Ok((filters, options, trends, scope_icb))
+            let scope_text = describe_scope(conn, &s)?;
+            Ok((filters, options, trends, scope_text))
         })
         .await?;
     let pairs: Vec<(&str, String)> = filters
@@ -869,7 +867,7 @@ pub async fn trends(
     let mut on = pairs.clone();
     on.push(("comparable", "1".into()));
     let data = json!({
-        "scope": describe_scope(&scope, scope_icb.as_ref().map(|i| i.name.as_str())),
+        "scope": scope_text,
         "form": filter_form(&options, &filters, None, ""),
         "comparable_only": comparable_only,
         "toggle_on": format!("{BASE}/trends{}", query(&on)),
