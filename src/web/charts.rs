@@ -11,6 +11,41 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The opening of a chart: an `<svg>` labelled by its `<title>` (id `{id}-title`).
+fn open_svg(class: &str, view_box: &str, id: &str, title: &str) -> String {
+    let id = escape(id);
+    format!(
+        "<svg class=\"dma-chart {class}\" viewBox=\"{view_box}\" role=\"img\" aria-labelledby=\"{id}-title\" xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-title\">{}</title>",
+        escape(title)
+    )
+}
+
+/// The gridlines of a scale: each whole step from `min` to `max` (at most 10 of them), as
+/// values, `min` first.
+fn scale_steps(min: f64, max: f64) -> Vec<f64> {
+    let span = if max > min { max - min } else { 1.0 };
+    let steps = (span.round() as usize).clamp(1, 10);
+    (0..=steps)
+        .map(|s| min + span * s as f64 / steps as f64)
+        .collect()
+}
+
+/// A gridline from `from` to `to` with its scale value written at `at`.
+fn gridline(svg: &mut String, from: (f64, f64), to: (f64, f64), at: (f64, f64, &str), v: f64) {
+    let _ = write!(
+        svg,
+        "<line class=\"dma-chart__grid\" x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">{}</text>",
+        from.0,
+        from.1,
+        to.0,
+        to.1,
+        at.0,
+        at.1,
+        at.2,
+        escape(&trim_number(v))
+    );
+}
+
 /// A radar chart of domain scores on the questionnaire's scale. `None` scores (nothing
 /// counted yet) are drawn at the centre and labelled "no score".
 pub fn radar(title: &str, labels: &[String], values: &[Option<f64>], min: f64, max: f64) -> String {
@@ -21,16 +56,10 @@ pub fn radar(title: &str, labels: &[String], values: &[Option<f64>], min: f64, m
         let angle = -std::f64::consts::FRAC_PI_2 + (i as f64) * std::f64::consts::TAU / n as f64;
         (cx + r * frac * angle.cos(), cy + r * frac * angle.sin())
     };
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        "<svg class=\"dma-chart dma-chart--radar\" viewBox=\"0 0 600 460\" role=\"img\" aria-labelledby=\"radar-title\" xmlns=\"http://www.w3.org/2000/svg\"><title id=\"radar-title\">{}</title>",
-        escape(title)
-    );
+    let mut svg = open_svg("dma-chart--radar", "0 0 600 460", "radar", title);
     // Rings at each whole step of the scale.
-    let steps = (span.round() as usize).clamp(1, 10);
-    for s in 1..=steps {
-        let frac = s as f64 / steps as f64;
+    for v in scale_steps(min, max).into_iter().skip(1) {
+        let frac = (v - min) / span;
         let pts: Vec<String> = (0..n)
             .map(|i| {
                 let (x, y) = point(i, frac);
@@ -43,7 +72,7 @@ pub fn radar(title: &str, labels: &[String], values: &[Option<f64>], min: f64, m
             pts.join(" ")
         );
         let (lx, ly) = point(0, frac);
-        let _ = write!(svg, "<text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"start\">{}</text>", lx + 4.0, ly + 4.0, escape(&trim_number(min + span * frac)));
+        let _ = write!(svg, "<text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"start\">{}</text>", lx + 4.0, ly + 4.0, escape(&trim_number(v)));
     }
     for (i, label) in labels.iter().enumerate() {
         let (x, y) = point(i, 1.0);
@@ -119,24 +148,20 @@ pub fn box_plot(
     let span = if max > min { max - min } else { 1.0 };
     let x = |v: f64| x0 + (x1 - x0) * ((v - min) / span).clamp(0.0, 1.0);
     let fmt = |v: f64| crate::domain::scoring::round_display(v, 2);
-    let id = escape(id);
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        "<svg class=\"dma-chart dma-chart--wide dma-chart--box\" viewBox=\"0 0 720 {height:.0}\" role=\"img\" aria-labelledby=\"{id}-title\" xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-title\">{}</title>",
-        escape(title)
+    let mut svg = open_svg(
+        "dma-chart--wide dma-chart--box",
+        &format!("0 0 720 {height:.0}"),
+        id,
+        title,
     );
-    let steps = (span.round() as usize).clamp(1, 10);
-    for s in 0..=steps {
-        let v = min + span * s as f64 / steps as f64;
+    for v in scale_steps(min, max) {
         let gx = x(v);
-        let _ = write!(
-            svg,
-            "<line class=\"dma-chart__grid\" x1=\"{gx:.1}\" y1=\"{:.1}\" x2=\"{gx:.1}\" y2=\"{:.1}\"/><text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{gx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            top - 6.0,
-            height - 8.0,
-            top - 12.0,
-            escape(&trim_number(v))
+        gridline(
+            &mut svg,
+            (gx, top - 6.0),
+            (gx, height - 8.0),
+            (gx, top - 12.0, "middle"),
+            v,
         );
     }
     for (i, row) in rows.iter().enumerate() {
@@ -212,6 +237,104 @@ pub fn box_plot(
     svg
 }
 
+/// How a trend line joins a point to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// Both versions score the domain the same way: a solid line.
+    Comparable,
+    /// Scored differently (format section 5): a dashed line, the "not comparable" mark.
+    NotComparable,
+    /// Not comparable and comparable figures only were asked for: no line.
+    Hidden,
+}
+
+/// One point of a trend: a cycle and the group's figures in it.
+#[derive(Debug, Clone)]
+pub struct TrendPoint {
+    pub label: String,
+    pub stats: Option<crate::domain::stats::GroupStats>,
+}
+
+/// A small line chart of one figure across cycles, on the questionnaire's scale: a dot at
+/// each cycle's mean with a vertical bar over the middle half (lower to upper quartile), and
+/// `joins[i]` drawn from point `i` to point `i + 1`. Small enough to sit several to a row
+/// and to reflow at 320 px. `id` must be unique on the page.
+pub fn trend_line(
+    id: &str,
+    title: &str,
+    points: &[TrendPoint],
+    joins: &[Join],
+    min: f64,
+    max: f64,
+) -> String {
+    let (x0, x1, top, bottom) = (36.0_f64, 268.0_f64, 14.0_f64, 142.0_f64);
+    let span = if max > min { max - min } else { 1.0 };
+    let y = |v: f64| bottom - (bottom - top) * ((v - min) / span).clamp(0.0, 1.0);
+    let n = points.len();
+    let x = |i: usize| {
+        if n <= 1 {
+            (x0 + x1) / 2.0
+        } else {
+            x0 + 14.0 + (x1 - x0 - 28.0) * i as f64 / (n - 1) as f64
+        }
+    };
+    let fmt = |v: f64| crate::domain::scoring::round_display(v, 2);
+    let mut svg = open_svg("dma-chart--trend", "0 0 280 176", id, title);
+    for v in scale_steps(min, max) {
+        let gy = y(v);
+        gridline(&mut svg, (x0, gy), (x1, gy), (x0 - 6.0, gy + 4.0, "end"), v);
+    }
+    for (i, pair) in points.windows(2).enumerate() {
+        let (Some(a), Some(b)) = (&pair[0].stats, &pair[1].stats) else {
+            continue;
+        };
+        let class = match joins.get(i).copied().unwrap_or(Join::Hidden) {
+            Join::Comparable => "dma-chart__series",
+            Join::NotComparable => "dma-chart__peer",
+            Join::Hidden => continue,
+        };
+        let _ = write!(
+            svg,
+            "<line class=\"{class}\" x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+            x(i),
+            y(a.mean),
+            x(i + 1),
+            y(b.mean)
+        );
+    }
+    for (i, p) in points.iter().enumerate() {
+        let px = x(i);
+        let _ = write!(
+            svg,
+            "<text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            bottom + 24.0,
+            escape(&p.label)
+        );
+        let Some(s) = &p.stats else {
+            let _ = write!(
+                svg,
+                "<text class=\"dma-chart__label dma-chart__label--secondary\" x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">none</text>",
+                y(min) - 6.0
+            );
+            continue;
+        };
+        let _ = write!(
+            svg,
+            "<g><title>{}: mean {} ({} organisations); middle half {} to {}</title><line class=\"dma-chart__whisker\" x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\"/><circle class=\"dma-chart__series dma-chart__marker\" cx=\"{px:.1}\" cy=\"{:.1}\" r=\"5\"/></g>",
+            escape(&p.label),
+            fmt(s.mean),
+            s.count,
+            fmt(s.q1),
+            fmt(s.q3),
+            y(s.q1),
+            y(s.q3),
+            y(s.mean)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +389,56 @@ mod box_plot_tests {
         // The marker sits at the top of the scale.
         assert!(svg.contains("cx=\"660.0\""), "{svg}");
         assert!(svg.contains("n=5") && svg.contains("no scores"));
+    }
+}
+
+#[cfg(test)]
+mod trend_line_tests {
+    use super::*;
+    use crate::domain::stats::summarise;
+
+    fn point(label: &str, values: &[f64]) -> TrendPoint {
+        TrendPoint {
+            label: label.into(),
+            stats: summarise(values),
+        }
+    }
+
+    #[test]
+    fn trend_lines_mark_changes_that_are_not_comparable() {
+        let points = [
+            point("2023/24", &[1.0, 2.0, 3.0]),
+            point("2024/25", &[5.0]),
+            point("2025/26", &[3.0]),
+            point("2026/27 <b>", &[]),
+        ];
+        let joins = [Join::Comparable, Join::NotComparable, Join::Comparable];
+        let svg = trend_line("t", "Cyber & more", &points, &joins, 1.0, 5.0);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(!svg.contains("style="), "inline styles break the CSP");
+        assert!(svg.contains("Cyber &amp; more") && svg.contains("2026/27 &lt;b&gt;"));
+        // Means 2, 5, 3 on 1..5 over y 142..14: 110.0, 14.0 and 78.0; the first point at
+        // x 50, the others 68 apart.
+        assert!(svg.contains("cx=\"50.0\" cy=\"110.0\""), "{svg}");
+        assert!(svg.contains("cx=\"118.0\" cy=\"14.0\"") && svg.contains("cy=\"78.0\""));
+        assert_eq!(svg.matches("<line class=\"dma-chart__series\"").count(), 1);
+        assert_eq!(svg.matches("<line class=\"dma-chart__peer\"").count(), 1);
+        assert!(
+            svg.contains(">none</text>"),
+            "a cycle without figures says so"
+        );
+        let hidden = trend_line(
+            "t",
+            "x",
+            &points,
+            &[Join::Comparable, Join::Hidden],
+            1.0,
+            5.0,
+        );
+        assert_eq!(hidden.matches("<line class=\"dma-chart__peer\"").count(), 0);
+        assert_eq!(
+            hidden.matches("<line class=\"dma-chart__series\"").count(),
+            1
+        );
     }
 }

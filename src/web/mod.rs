@@ -190,6 +190,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/reports/benchmarks"),
     ("GET", "/api/v1/reports/trends"),
     ("GET", "/api/v1/exports/{kind}"),
+    ("GET", "/reports/export/scores.xlsx"),
+    ("GET", "/reports/export/answers.xlsx"),
 ];
 
 /// Register every route. One function, so the route-by-role test can list them all.

@@ -1,9 +1,11 @@
 // The respondent journey in a real browser: an administrator publishes a new version and opens
 // a cycle; a contributor and the approver at one trust complete it (JavaScript on, autosave);
-// the approver signs off; the results show the chart. Every page passes axe-core.
+// the approver signs off; the results show the chart. An auditor then reads the reports and
+// downloads the exports. Every page passes axe-core; the report pages reflow at 320 px.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer, launchBrowser, signIn, look } from "./harness.mjs";
@@ -11,6 +13,8 @@ import { startServer, launchBrowser, signIn, look } from "./harness.mjs";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 let server;
 let browser;
+/** The assessment the first test submits (its address), for later tests. */
+let submittedAssessment;
 
 before(async () => {
   server = await startServer();
@@ -123,6 +127,7 @@ test("an administrator publishes a new version and opens a cycle; two colleagues
   await contributor.getByRole("link", { name: "2026/27" }).click();
   await contributor.waitForURL(/\/assessments\/\d+$/);
   const assessmentUrl = contributor.url();
+  submittedAssessment = assessmentUrl;
   await look(t, contributor, "07-assessment-overview", assert);
   await contributor.goto(`${assessmentUrl}/domains/strategy`);
   await look(t, contributor, "08-domain-page", assert);
@@ -161,6 +166,159 @@ test("an administrator publishes a new version and opens a cycle; two colleagues
   assert.match(await contributor.textContent("main"), /read-only/);
 });
 
+/** The bytes of one file in a zip archive (an XLSX file), found through the central
+ * directory, so the test needs no unzip program. */
+function zipEntry(zip, wanted) {
+  let end = zip.length - 22;
+  while (end >= 0 && zip.readUInt32LE(end) !== 0x06054b50) end -= 1;
+  assert.ok(end >= 0, "not a zip file");
+  const count = zip.readUInt16LE(end + 10);
+  let at = zip.readUInt32LE(end + 16);
+  for (let i = 0; i < count; i += 1) {
+    assert.equal(zip.readUInt32LE(at), 0x02014b50, "bad zip central directory");
+    const method = zip.readUInt16LE(at + 10);
+    const size = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extra = zip.readUInt16LE(at + 30);
+    const comment = zip.readUInt16LE(at + 32);
+    const local = zip.readUInt32LE(at + 42);
+    const name = zip.toString("utf8", at + 46, at + 46 + nameLength);
+    if (name === wanted) {
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + size);
+      return method === 0 ? data : inflateRawSync(data);
+    }
+    at += 46 + nameLength + extra + comment;
+  }
+  throw new Error(`${wanted} is not in the archive`);
+}
+
+/** The rows of an XLSX worksheet's XML: each row's cell texts and values, in order (empty
+ * cells are not written, so they are left out). */
+function sheetRows(xml) {
+  const decode = (s) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+  return [...xml.matchAll(/<row[^>]*>(.*?)<\/row>/gs)].map(([, row]) =>
+    [...row.matchAll(/<t[^>]*>(.*?)<\/t>|<v>(.*?)<\/v>/gs)].map(([, t, v]) => decode(t ?? v)));
+}
+
+/** Follow a link that downloads a file; returns the file's bytes. */
+async function download(page, name) {
+  const [file] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name, exact: true }).click()]);
+  return readFileSync(await file.path());
+}
+
+/** How far the page scrolls sideways (0 or less: it reflows). */
+function overflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+}
+
+test("an auditor reads the national, regional, organisation and year-on-year reports and downloads the exports", { timeout: 90_000 }, async (t) => {
+  const { base } = server;
+  const page = await newPage({ acceptDownloads: true });
+  await signIn(page, base, "auditor@dma.example");
+  await page.getByRole("link", { name: "Reports" }).click();
+  await page.waitForURL(`${base}/reports`);
+  await look(t, page, "18-reports-national", assert);
+  // The cycle the journey above submitted.
+  await page.locator("#cycle").selectOption({ label: "2026/27" });
+  await submitWith(page, "Show figures");
+  assert.match(await page.textContent("h1"), /2026\/27/);
+  assert.equal(await page.locator("#count-submitted").textContent(), "1");
+  assert.ok((await page.locator("svg.dma-chart--box").count()) > 0, "no distribution chart");
+  await look(t, page, "18-reports-national-2026", assert);
+
+  // The region's view, broken down by ICB.
+  await page.locator("#region").selectOption("North East and Yorkshire");
+  await page.locator("#by").selectOption("icb");
+  await submitWith(page, "Show figures");
+  assert.match(page.url(), /region=North/);
+  assert.match(await page.textContent("main"), /By ICB/);
+  await look(t, page, "19-reports-region", assert);
+
+  // The organisation's report, from the list.
+  await page.getByRole("link", { name: "Northfield Teaching Hospitals NHS Foundation Trust" }).first().click();
+  await page.waitForURL(/\/reports\/organisations\/\d+/);
+  assert.equal(await page.locator("svg.dma-chart--radar").count(), 1);
+  assert.match(await page.textContent("main"), /All answers/);
+  await look(t, page, "20-reports-organisation", assert);
+
+  // Year on year, then comparable figures only.
+  await page.goBack();
+  await page.getByRole("link", { name: "See these organisations year on year" }).click();
+  await page.waitForURL(/\/reports\/trends/);
+  await look(t, page, "21-reports-trends", assert);
+  await page.getByRole("link", { name: "Show comparable figures only" }).click();
+  await page.waitForURL(/comparable=1/);
+  assert.match(await page.textContent("main"), /Showing comparable figures only/);
+  await look(t, page, "22-reports-trends-comparable", assert);
+
+  // Exports of the region's figures: the documented header and a row for the organisation
+  // that submitted.
+  await page.goto(`${base}/reports?cycle=2026/27&region=North%20East%20and%20Yorkshire`);
+  const csv = (await download(page, "Scores (CSV)")).toString("utf8").split("\n");
+  assert.match(csv[0], /^assessment_id,cycle,organisation_ods_code,organisation_name,/);
+  assert.ok(csv.some((line) => line.includes(",RZ1,Northfield Teaching Hospitals")), "no CSV row for RZ1");
+  const answers = (await download(page, "Answers (CSV)")).toString("utf8");
+  assert.match(answers, /^assessment_id,cycle,organisation_ods_code,/);
+  for (const [label, name] of [["Scores (Excel, XLSX)", "scores"], ["Answers (Excel, XLSX)", "answers"]]) {
+    const book = await download(page, label);
+    assert.match(zipEntry(book, "xl/workbook.xml").toString("utf8"), new RegExp(`name="${name}"`));
+    const rows = sheetRows(zipEntry(book, "xl/worksheets/sheet1.xml").toString("utf8"));
+    assert.deepEqual(rows[0].slice(0, 4), ["assessment_id", "cycle", "organisation_ods_code", "organisation_name"], `${label} header`);
+    assert.ok(rows.slice(1).some((r) => r.includes("RZ1") && r.includes("Northfield Teaching Hospitals NHS Foundation Trust")), `no ${label} row for RZ1`);
+  }
+});
+
+test("the administration, account and report pages pass axe-core, and the reports reflow at 320 px", { timeout: 90_000 }, async (t) => {
+  const { base } = server;
+  const admin = await newPage();
+  await signIn(admin, base, "admin@dma.example");
+  for (const [name, path] of [
+    ["23-admin-users", "/admin/users"],
+    ["24-admin-invite", "/admin/users/invite"],
+    ["25-admin-organisations", "/admin/organisations"],
+    ["26-admin-audit", "/admin/audit"],
+    ["27-admin-outbox", "/admin/outbox"],
+    ["28-admin-cycles", "/admin/cycles"],
+  ]) {
+    await admin.goto(`${base}${path}`);
+    assert.equal(await admin.locator("h1").count(), 1, `${path} has no heading`);
+    await look(t, admin, name, assert);
+  }
+  await admin.goto(`${base}/account/tokens`);
+  await admin.getByLabel("Name").fill("Browser test");
+  await submitWith(admin, "Create token");
+  assert.equal(await admin.locator("#new-token").count(), 1, "the new token is not shown");
+  await look(t, admin, "29-api-tokens", assert);
+
+  const approver = await newPage();
+  await signIn(approver, base, "approver@northfield.dma.example");
+  await approver.goto(`${base}/organisation/users`);
+  await look(t, approver, "30-organisation-users", assert);
+  assert.ok(submittedAssessment, "the journey test did not run first");
+  await approver.goto(`${submittedAssessment}/questions/wl-strategy/history`);
+  await look(t, approver, "31-answer-history", assert);
+
+  const visitor = await newPage();
+  await visitor.goto(`${base}/account/reset-password`);
+  await look(t, visitor, "32-reset-password", assert);
+
+  // 320 CSS pixels wide: a 1280-pixel window at 400% zoom.
+  const narrow = await newPage({ viewport: { width: 320, height: 800 } });
+  await signIn(narrow, base, "auditor@dma.example");
+  await narrow.goto(`${base}/reports?cycle=2026/27`);
+  const report = await narrow.getByRole("link", { name: "Northfield Teaching Hospitals NHS Foundation Trust" }).first().getAttribute("href");
+  for (const [name, path] of [
+    ["33-reports-national-320", "/reports?cycle=2026/27&by=region"],
+    ["34-reports-organisation-320", report],
+    ["35-reports-trends-320", "/reports/trends?comparable=1"],
+  ]) {
+    await narrow.goto(`${base}${path}`);
+    await look(t, narrow, name, assert);
+    assert.ok((await overflow(narrow)) <= 0, `${path} scrolls sideways at 320 px by ${await overflow(narrow)}px`);
+  }
+});
+
 test("the respondent flow works with JavaScript off and with the keyboard", { timeout: 60_000 }, async (t) => {
   const { base } = server;
   const page = await newPage({ javaScriptEnabled: false });
@@ -196,7 +354,7 @@ test("every public page type passes axe-core and reflows at 320 px", { timeout: 
   for (const [name, path] of [["15-start", "/"], ["16-sign-in", "/login"], ["17-not-found", "/no/such/page"]]) {
     await page.goto(`${base}${path}`);
     await look(t, page, name, assert);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${path} scrolls sideways at 320 px by ${overflow}px`);
+    const sideways = await overflow(page);
+    assert.ok(sideways <= 0, `${path} scrolls sideways at 320 px by ${sideways}px`);
   }
 });

@@ -1205,8 +1205,22 @@ async fn benchmarks_trends_and_exports_follow_the_reports_scope() {
             "a row per question"
         );
         assert_eq!(rows[0]["assessment_id"], id);
+        let xlsx = auditor
+            .app
+            .client
+            .get(auditor.app.url("/api/v1/exports/scores?format=xlsx"))
+            .bearer_auth(&auditor.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(xlsx.status(), StatusCode::OK);
+        assert_eq!(
+            xlsx.headers()["content-type"],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        );
+        assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"), "a zip file");
         auditor
-            .get("/api/v1/exports/scores?format=xlsx")
+            .get("/api/v1/exports/scores?format=pdf")
             .await
             .problem(400, "bad-request");
         auditor

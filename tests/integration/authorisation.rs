@@ -372,6 +372,18 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "/reports/export/answers.json".into(),
             Rule::AuditLog,
         ),
+        c(
+            "GET",
+            "/reports/export/scores.xlsx",
+            "/reports/export/scores.xlsx".into(),
+            Rule::AuditLog,
+        ),
+        c(
+            "GET",
+            "/reports/export/answers.xlsx",
+            "/reports/export/answers.xlsx".into(),
+            Rule::AuditLog,
+        ),
         c("GET", "/api/v1/me", "/api/v1/me".into(), Rule::Api),
         c(
             "GET",

@@ -145,6 +145,57 @@ fn value_after(html: &str, marker: &str) -> f64 {
         .unwrap()
 }
 
+/// Every row of an XLSX export's worksheets, header rows included, with each cell in the
+/// text the CSV export gives it: numbers in their shortest form, `true`/`false`, empty for
+/// no value, and the CSV's leading `'` before text a spreadsheet would run as a formula
+/// (XLSX cells are typed, so they need none).
+fn xlsx_rows(bytes: Vec<u8>) -> Vec<(String, Vec<String>)> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = Vec::new();
+    for name in book.sheet_names() {
+        let range = book.worksheet_range(&name).unwrap();
+        assert_eq!(range.start(), Some((0, 0)), "{name} does not start at A1");
+        for row in range.rows() {
+            let cells = row
+                .iter()
+                .map(|c| match c {
+                    Data::Empty => String::new(),
+                    Data::Float(x) => format!("{x}"),
+                    Data::Int(i) => i.to_string(),
+                    Data::Bool(b) => b.to_string(),
+                    Data::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+                        format!("'{s}")
+                    }
+                    Data::String(s) => s.clone(),
+                    other => panic!("unexpected cell {other:?}"),
+                })
+                .collect();
+            out.push((name.clone(), cells));
+        }
+    }
+    out
+}
+
+/// Every line of a CSV export, header included.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+/// The SVG chart labelled `id` on the page.
+fn chart<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("aria-labelledby=\"{id}-title\""))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let end = start + html[start..].find("</svg>").unwrap();
+    &html[start..end]
+}
+
 struct World {
     v1: Questionnaire,
     v2: Questionnaire,
@@ -484,6 +535,23 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
             "cyber change",
         );
         assert!(trends.contains("Not comparable"));
+        // The charts: cyber's change is drawn dashed (not comparable), strategy's solid.
+        let cyber_chart = chart(&trends, "trend-wgll-acute-cyber");
+        assert_eq!(
+            cyber_chart
+                .matches("<line class=\"dma-chart__peer\"")
+                .count(),
+            1
+        );
+        assert_eq!(cyber_chart.matches("dma-chart__marker").count(), 2);
+        let strategy_chart = chart(&trends, "trend-wgll-acute-strategy");
+        assert_eq!(
+            strategy_chart
+                .matches("<line class=\"dma-chart__series\"")
+                .count(),
+            1,
+            "[{backend}]"
+        );
         assert!(trends
             .replace("&quot;", "\"")
             .contains("question \"sp-offline-backups\" is scored differently"));
@@ -512,6 +580,14 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
             "[{backend}] the non-comparable change is still shown"
         );
         assert!(comparable.contains("id=\"delta-strategy-2025-26\""));
+        let cyber_chart = chart(&comparable, "trend-wgll-acute-cyber");
+        assert!(
+            !cyber_chart.contains("<line class=\"dma-chart__peer\"")
+                && !cyber_chart.contains("<line class=\"dma-chart__series\""),
+            "[{backend}] the non-comparable change is still drawn"
+        );
+        assert!(chart(&comparable, "trend-wgll-acute-strategy")
+            .contains("<line class=\"dma-chart__series\""));
         let lfl_after: Vec<f64> = region_2025
             .iter()
             .map(|c| cyber_like_for_like(&w.answers[&(1, *c)]))
@@ -648,6 +724,34 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             "N/A answers in words"
         );
 
+        // XLSX: the same cells as the CSV, in a worksheet named after the export, with the
+        // documented header row.
+        for (name, csv_text) in [("scores", &csv_text), ("answers", &answers_csv)] {
+            let res = auditor
+                .get(&format!("/reports/export/{name}.xlsx?cycle=2025/26"))
+                .await;
+            assert_eq!(res.status(), StatusCode::OK, "[{backend}] {name}.xlsx");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            );
+            assert!(res.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains(&format!("dma-{name}.xlsx")));
+            let sheet = xlsx_rows(res.bytes().await.unwrap().to_vec());
+            assert!(
+                sheet.iter().all(|(n, _)| n == name),
+                "[{backend}] one sheet"
+            );
+            let cells: Vec<Vec<String>> = sheet.into_iter().map(|(_, r)| r).collect();
+            let expected = csv_rows(csv_text);
+            assert_eq!(cells.len(), expected.len(), "[{backend}] {name} rows");
+            for (i, (got, want)) in cells.iter().zip(&expected).enumerate() {
+                assert_eq!(got, want, "[{backend}] {name}.xlsx row {i}");
+            }
+        }
+
         // JSON: both parse, with the same rows and the documented keys.
         let scores: Value = auditor
             .get("/reports/export/scores.json?cycle=2025/26")
@@ -732,6 +836,22 @@ async fn people_see_only_what_is_theirs_in_pages_and_exports() {
                 assert!(body.contains("RA1"), "[{backend}] {path} lacks A's trusts");
             }
         }
+        let book = viewer
+            .get("/reports/export/scores.xlsx")
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let codes: std::collections::BTreeSet<String> = xlsx_rows(book.to_vec())
+            .into_iter()
+            .skip(1)
+            .map(|(_, r)| r[2].clone())
+            .collect();
+        assert_eq!(
+            codes.into_iter().collect::<Vec<_>>(),
+            ["RA1", "RA2", "RA3"],
+            "[{backend}] scores.xlsx for the viewer of A"
+        );
         let trends = ok_text(&viewer, "/reports/trends").await;
         assert!(trends.contains("Year on year"));
 
@@ -761,6 +881,7 @@ async fn people_see_only_what_is_theirs_in_pages_and_exports() {
             (&approver, "/reports/trends".to_string()),
             (&approver, "/reports/export/scores.csv".to_string()),
             (&contributor, "/reports/export/answers.json".to_string()),
+            (&contributor, "/reports/export/answers.xlsx".to_string()),
         ] {
             assert_eq!(
                 who.get(&path).await.status(),
@@ -836,6 +957,8 @@ async fn every_report_route_refuses_whoever_may_not_use_it() {
             "/reports/export/scores.json",
             "/reports/export/answers.csv",
             "/reports/export/answers.json",
+            "/reports/export/scores.xlsx",
+            "/reports/export/answers.xlsx",
         ];
         let anonymous = Browser::new(&app);
         for path in group_views.iter().copied().chain([report_a.as_str()]) {

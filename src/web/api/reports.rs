@@ -379,12 +379,13 @@ pub enum ExportName {
 pub enum ExportFileFormat {
     Csv,
     Json,
+    Xlsx,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// csv (the default) or json.
+    /// csv (the default), json or xlsx.
     pub format: Option<ExportFileFormat>,
 }
 
@@ -393,7 +394,8 @@ pub struct ExportParams {
 #[utoipa::path(operation_id = "reports_export", get, path = "/api/v1/exports/{kind}", tag = "reports",
     params(("kind" = ExportName, Path, description = "scores or answers"), ExportParams, ReportFilters),
     responses((status = 200, description = "The export, streamed",
-        content((String = "text/csv"), (Vec<Object> = "application/json")))))]
+        content((String = "text/csv"), (Vec<Object> = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 pub async fn export(
     state: web::Data<AppState>,
     api: ApiUser,
@@ -409,6 +411,7 @@ pub async fn export(
     let format = match params.format {
         Some(ExportFileFormat::Csv) | None => ExportFormat::Csv,
         Some(ExportFileFormat::Json) => ExportFormat::Json,
+        Some(ExportFileFormat::Xlsx) => ExportFormat::Xlsx,
     };
     report_pages::stream_export(&state, scope, api.actor(), filters.raw(), kind, format).await
 }
