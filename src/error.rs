@@ -43,7 +43,7 @@ pub enum AppError {
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("database error")]
-    Database(#[from] diesel::result::Error),
+    Database(#[source] diesel::result::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -51,6 +51,28 @@ pub enum AppError {
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         AppError::Unavailable(format!("no database connection: {e}"))
+    }
+}
+
+/// Every database error is a server fault except text the database cannot store: PostgreSQL
+/// refuses a NUL character in any text value (SQLite would keep it). That is the sender's to
+/// fix, whichever form field or filter carried it, so it is answered 400 (the transaction is
+/// rolled back and nothing is stored), not 500.
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        match &e {
+            diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence")
+                    && info.message().contains("0x00") =>
+            {
+                AppError::BadRequest(
+                    "The text contains a NUL character (code 0), which cannot be stored. \
+                     Remove it and try again."
+                        .into(),
+                )
+            }
+            _ => AppError::Database(e),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod assets;
 pub mod charts;
 pub mod errors;
 pub mod health;
+pub mod input_guard;
 pub mod listing;
 pub mod page;
 pub mod pages;
@@ -286,6 +287,9 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(limit))
                 .configure(routes)
                 .default_service(web::to(errors::not_found))
+                .wrap(from_fn(move |req, next| {
+                    input_guard::refuse_nul(req, next, limit)
+                }))
                 .wrap(from_fn(errors::render_errors))
                 .wrap(Compress::default())
                 .wrap(security_headers(https))

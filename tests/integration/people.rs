@@ -506,3 +506,45 @@ async fn password_reset_answers_alike_for_everyone_and_mails_only_real_accounts(
         assert_eq!(outbox(&app).await.len(), before);
     }
 }
+
+/// A NUL character (which PostgreSQL cannot store in text) in a form field or a report filter
+/// is the sender's mistake: a 400 page, nothing stored, on either backend; never a 500.
+#[tokio::test]
+async fn nul_characters_in_forms_and_filters_are_refused_and_store_nothing() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        World::seed(&app).await;
+        let admin = Browser::new(&app);
+        admin.sign_in("admin@example.nhs.uk", PASSWORD).await;
+        let before = snapshot(&app).await;
+        let res = invite_as_admin(
+            &admin,
+            &[
+                ("email", "nul@a.nhs.uk"),
+                ("name", "Nia\0Patel"),
+                ("role", "org_approver"),
+                ("organisation", "RA1"),
+            ],
+        )
+        .await;
+        let status = res.status();
+        let html = res.text().await.unwrap();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "[{backend}] {status}: {html}"
+        );
+        assert_eq!(
+            snapshot(&app).await,
+            before,
+            "[{backend}] something was stored"
+        );
+        for path in ["/reports?region=North%00West", "/admin/users?q=%00"] {
+            let res = admin.get(path).await;
+            assert!(
+                !res.status().is_server_error(),
+                "[{backend}] {path}: {}",
+                res.status()
+            );
+        }
+    }
+}
