@@ -178,6 +178,18 @@ pub fn save(
     changes: &[Change],
 ) -> Result<SaveOutcome, AppError> {
     let loaded = load(conn, assessment_id)?;
+    save_loaded(conn, actor, &loaded, changes)
+}
+
+/// [`save`] for an assessment the caller loaded in this same transaction (so a page can load,
+/// authorise and save with one load and one connection: autosave is the busiest request).
+pub fn save_loaded(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    loaded: &Loaded,
+    changes: &[Change],
+) -> Result<SaveOutcome, AppError> {
+    let assessment_id = loaded.row.id;
     if !loaded.is_open_for_answers() {
         return Err(AppError::Conflict(
             "This assessment has been submitted, so answers can no longer be changed. An administrator can reopen it.".into(),

@@ -303,7 +303,7 @@ pub fn published_versions(conn: &mut DbConnection) -> Result<Vec<PublishedVersio
             id,
             key: v.summary.key,
             version: v.summary.version,
-            settings: v.questionnaire.settings,
+            settings: v.questionnaire.settings.clone(),
         });
     }
     Ok(out)

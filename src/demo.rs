@@ -60,7 +60,7 @@ pub async fn load_if_empty(db: &Db, settings: &Settings) -> Result<DemoSummary, 
     crate::registry::import_demo(db)
         .await
         .map_err(|e| anyhow::anyhow!("demo registry: {e:?}"))?;
-    let hash = actix_web::web::block(|| password::hash(DEMO_PASSWORD)).await??;
+    let hash = password::hash_bounded(DEMO_PASSWORD.to_string()).await?;
     db.write(move |conn| {
         let actor = Actor::system("demo");
         let version = crate::questionnaires::import(conn, &actor, QUESTION_SET, true)

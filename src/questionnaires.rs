@@ -3,6 +3,9 @@
 //! diff. A version's definition is stored as the canonical JSON of the validated model, so an
 //! export re-imports to an equal model; the uploaded text is kept too, as written.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -29,12 +32,12 @@ pub struct VersionSummary {
     pub published_at: Option<NaiveDateTime>,
 }
 
-/// A stored version with its parsed model.
+/// A stored version with its parsed model (shared: a published model is parsed once per
+/// process, see [`PUBLISHED_MODELS`]).
 #[derive(Debug, Clone)]
 pub struct StoredVersion {
     pub summary: VersionSummary,
-    pub questionnaire: Questionnaire,
-    pub source: String,
+    pub questionnaire: Arc<Questionnaire>,
 }
 
 #[derive(Debug, Serialize)]
@@ -323,27 +326,71 @@ fn load_stored(
     conn: &mut DbConnection,
     summary: VersionSummary,
 ) -> Result<StoredVersion, AppError> {
-    let (definition, source): (String, String) = questionnaire_versions::table
-        .find(summary.id)
-        .select((
-            questionnaire_versions::definition,
-            questionnaire_versions::source,
-        ))
+    let questionnaire = if summary.status == PUBLISHED {
+        let sum: String = questionnaire_versions::table
+            .find(summary.id)
+            .select(questionnaire_versions::checksum)
+            .first(conn)?;
+        match cached(&sum) {
+            Some(q) => q,
+            None => {
+                let q = Arc::new(parse_definition(conn, summary.id)?);
+                remember(sum, &q);
+                q
+            }
+        }
+    } else {
+        Arc::new(parse_definition(conn, summary.id)?)
+    };
+    Ok(StoredVersion {
+        summary,
+        questionnaire,
+    })
+}
+
+fn parse_definition(conn: &mut DbConnection, id: i64) -> Result<Questionnaire, AppError> {
+    let definition: String = questionnaire_versions::table
+        .find(id)
+        .select(questionnaire_versions::definition)
         .first(conn)?;
-    let questionnaire = questionnaire::load(definition.as_bytes()).map_err(|errors| {
+    questionnaire::load(definition.as_bytes()).map_err(|errors| {
         AppError::Internal(anyhow::anyhow!(
-            "stored definition {} no longer loads: {}",
-            summary.id,
+            "stored definition {id} no longer loads: {}",
             errors
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ")
         ))
-    })?;
-    Ok(StoredVersion {
-        summary,
-        questionnaire,
-        source,
     })
+}
+
+/// Parsed models of published versions, by the checksum of their canonical definition.
+/// Every page of an assessment needs its version's model, and parsing the stored JSON took
+/// most of a save's CPU time. A published version never changes (a database trigger refuses
+/// it), so its parse holds for the life of the process. The key is the checksum, not the id,
+/// so that databases sharing a process (the tests) cannot see each other's models; equal
+/// checksums mean equal definitions. Bounded: the cache starts afresh when full, which in
+/// practice (a few versions a year) never happens.
+static PUBLISHED_MODELS: OnceLock<Mutex<HashMap<String, Arc<Questionnaire>>>> = OnceLock::new();
+const PUBLISHED_MODELS_MAX: usize = 256;
+
+fn models() -> &'static Mutex<HashMap<String, Arc<Questionnaire>>> {
+    PUBLISHED_MODELS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn cached(checksum: &str) -> Option<Arc<Questionnaire>> {
+    models()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(checksum)
+        .cloned()
+}
+
+fn remember(checksum: String, model: &Arc<Questionnaire>) {
+    let mut map = models().lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= PUBLISHED_MODELS_MAX {
+        map.clear();
+    }
+    map.insert(checksum, Arc::clone(model));
 }

@@ -144,6 +144,41 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default())
 }
 
+/// At most one argon2 computation per core at a time. Each takes 19 MiB and tens of
+/// milliseconds of a core, so a burst of sign-ins queues here instead of multiplying memory
+/// (64 at once would be 1.2 GiB) and starving the database work that shares the blocking pool.
+fn slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+    })
+}
+
+/// Run argon2 work on a blocking thread once a slot is free (see [`slots`]).
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, anyhow::Error> {
+    let _slot = slots()
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing stopped: {e}"))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+}
+
+/// [`hash`] from async code, within the hashing limit.
+pub async fn hash_bounded(password: String) -> Result<String, anyhow::Error> {
+    bounded(move || hash(&password)).await?
+}
+
+/// [`verify`] from async code, within the hashing limit; a failure to run is a no.
+pub async fn verify_bounded(password: String, stored: Option<String>) -> bool {
+    bounded(move || verify(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
 /// Check a password against a stored hash; with no hash (unknown user, or an invitation not
 /// yet accepted) the same work is done against a dummy and the answer is no.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {

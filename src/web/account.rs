@@ -106,7 +106,6 @@ pub struct LoginForm {
 enum LoginOutcome {
     SignedIn(String),
     Refused,
-    Throttled(String),
 }
 
 pub async fn login(
@@ -141,21 +140,42 @@ pub async fn login(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let absolute_hours = state.settings.session_absolute_hours;
-    let (email, pass) = (form.email.clone(), form.password);
+    let (account, address) = session::throttle_subjects(&form.email, ip.as_deref());
+    // Throttle and find the account, then check the password with no connection held (argon2
+    // takes tens of milliseconds), then record the attempt and open the session.
+    let (throttle_account, throttle_address, find_email) =
+        (account.clone(), address.clone(), form.email.clone());
+    let found = state
+        .db
+        .read(move |conn| {
+            if let Err(AppError::TooManyRequests(message)) =
+                session::check_throttle(conn, &throttle_account, throttle_address.as_deref())
+            {
+                return Ok(Err(message));
+            }
+            Ok(Ok(users::find_by_email(conn, &find_email)?))
+        })
+        .await?;
+    let user = match found {
+        Ok(user) => user,
+        Err(message) => {
+            return login_page(
+                &state,
+                &req,
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                &next,
+                &[("email", message)],
+            )
+        }
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = password::verify_bounded(form.password, stored).await
+        && user.as_ref().is_some_and(|u| u.active);
+    let email = form.email.clone();
     let outcome = state
         .db
         .write(move |conn| {
-            let (account, address) = session::throttle_subjects(&email, ip.as_deref());
-            if let Err(AppError::TooManyRequests(message)) =
-                session::check_throttle(conn, &account, address.as_deref())
-            {
-                return Ok(LoginOutcome::Throttled(message));
-            }
-            let user = users::find_by_email(conn, &email)?;
-            let ok = password::verify(
-                &pass,
-                user.as_ref().and_then(|u| u.password_hash.as_deref()),
-            ) && user.as_ref().is_some_and(|u| u.active);
             let mut subjects = vec![account.as_str()];
             subjects.extend(address.as_deref());
             session::record_attempt(conn, &subjects, ok)?;
@@ -214,14 +234,6 @@ pub async fn login(
                 "email",
                 "Enter a correct email address and password".to_string(),
             )],
-        ),
-        LoginOutcome::Throttled(message) => login_page(
-            &state,
-            &req,
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            &form.email,
-            &next,
-            &[("email", message)],
         ),
     }
 }
@@ -367,7 +379,7 @@ pub async fn set_password(
         );
     }
     let chosen = form.password;
-    let hash = web::block(move || password::hash(&chosen)).await??;
+    let hash = password::hash_bounded(chosen).await?;
     let ip = session::client_ip(&req);
     let absolute_hours = state.settings.session_absolute_hours;
     let token = form.token;

@@ -282,16 +282,44 @@ fn changes_from_form(
     (changes, errors, submitted)
 }
 
-async fn apply(
+/// What a saved form leaves: the assessment as it was loaded (in the saving transaction), the
+/// outcome, the fields that could not be read, and what was typed.
+struct FormSave {
+    before: Loaded,
+    outcome: assessments::SaveOutcome,
+    errors: Vec<FieldError>,
+    submitted: BTreeMap<String, Vec<String>>,
+}
+
+/// Load, authorise and save a form's answers in one transaction: one load and one pooled
+/// connection per save (autosave is the service's busiest request). Valid answers are saved
+/// even when another field has an error, so nothing the person typed is lost.
+async fn save_form(
     state: &AppState,
     auth: &Authenticated,
     id: i64,
-    changes: Vec<Change>,
-) -> Result<assessments::SaveOutcome, AppError> {
-    let actor = auth.actor();
+    pairs: Vec<(String, String)>,
+) -> Result<FormSave, AppError> {
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map_or("", |(_, v)| v.as_str());
+    auth.check_csrf(csrf)?;
+    let auth = auth.clone();
     state
         .db
-        .write(move |conn| assessments::save(conn, &actor, id, &changes))
+        .write(move |conn| {
+            let before = assessments::load(conn, id)?;
+            auth.require(Action::Answer(before.row.organisation_id))?;
+            let (changes, errors, submitted) = changes_from_form(&before, &pairs);
+            let outcome = assessments::save_loaded(conn, &auth.actor(), &before, &changes)?;
+            Ok(FormSave {
+                before,
+                outcome,
+                errors,
+                submitted,
+            })
+        })
         .await
 }
 
@@ -303,18 +331,14 @@ pub async fn save_domain(
 ) -> Result<HttpResponse, AppError> {
     let (id, key) = path.into_inner();
     let pairs = form.into_inner();
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    auth.check_csrf(csrf)?;
-    let loaded = load_for(&state, &auth, id, Action::Answer).await?;
-    let (changes, errors, submitted) = changes_from_form(&loaded, &pairs);
-    // Valid answers are saved even when another field on the page has an error: nothing the
-    // person typed is lost, and the page comes back with the error next to its field.
-    let visible_before = visibility::visible(loaded.questionnaire(), &loaded.answers());
-    let outcome = apply(&state, &auth, id, changes).await?;
+    let wants_continue = pairs.iter().any(|(k, v)| k == "action" && v == "continue");
+    let FormSave {
+        before,
+        outcome,
+        errors,
+        submitted,
+    } = save_form(&state, &auth, id, pairs).await?;
+    let visible_before = visibility::visible(before.questionnaire(), &before.answers());
     let reloaded = state
         .db
         .read(move |conn| assessments::load(conn, id))
@@ -345,7 +369,6 @@ pub async fn save_domain(
                 .iter()
                 .any(|x| visible_after.contains(&x.key) && !visible_before.contains(&x.key))
         });
-    let wants_continue = pairs.iter().any(|(k, v)| k == "action" && v == "continue");
     let q = reloaded.questionnaire();
     let index = q.domains.iter().position(|d| d.key == key).unwrap_or(0);
     let location = match (newly_shown, wants_continue, q.domains.get(index + 1)) {
@@ -368,21 +391,9 @@ pub async fn autosave(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let pairs = form.into_inner();
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    auth.check_csrf(csrf)?;
-    let loaded = load_for(&state, &auth, id, Action::Answer).await?;
-    let (changes, errors, _) = changes_from_form(&loaded, &pairs);
-    let valid_keys: BTreeSet<String> = errors.iter().map(|e| e.path.clone()).collect();
-    let changes: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| !valid_keys.contains(&c.key))
-        .collect();
-    let outcome = apply(&state, &auth, id, changes).await?;
+    let FormSave {
+        outcome, errors, ..
+    } = save_form(&state, &auth, id, form.into_inner()).await?;
     if let Some(c) = outcome.conflicts.first() {
         return Ok(HttpResponse::Conflict().json(json!({
             "message": format!("{} changed \"{}\" while you were working. Reload the page to see their answer before changing it.", c.changed_by.clone().unwrap_or_else(|| "Someone else".into()), c.key),

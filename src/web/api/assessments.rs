@@ -440,13 +440,15 @@ pub async fn save(
     body: ApiJson<AnswersPatch>,
 ) -> Result<web::Json<Saved>, AppError> {
     let id = path.into_inner();
-    let loaded = load_for(&state, &api, id, Action::Answer).await?;
-    let changes = changes(loaded.questionnaire(), body.0)?;
-    let actor = api.actor();
+    let patch = body.0;
     let outcome = state
         .db
         .write(move |conn| {
-            let outcome = assessments::save(conn, &actor, id, &changes)?;
+            // Loaded, authorised and saved in one transaction, as the pages' autosave does.
+            let loaded = assessments::load(conn, id)?;
+            api.require(Action::Answer(loaded.row.organisation_id))?;
+            let changes = changes(loaded.questionnaire(), patch)?;
+            let outcome = assessments::save_loaded(conn, &api.actor(), &loaded, &changes)?;
             if outcome.conflicts.is_empty() {
                 return Ok(outcome);
             }
