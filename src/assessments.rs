@@ -14,7 +14,7 @@ use crate::db::schema::{
     answer_history, answers, assessments, cycles, organisations, score_sets, scores, submissions,
     users,
 };
-use crate::db::DbConnection;
+use crate::db::{with_concrete_connection, DbConnection};
 use crate::domain::answers::{self as domain_answers, Answer, Answers};
 use crate::domain::{scoring, FieldError, Questionnaire};
 use crate::error::AppError;
@@ -460,66 +460,160 @@ fn store_scores(
     diesel::update(score_sets::table.filter(score_sets::assessment_id.eq(assessment_id)))
         .set(score_sets::is_current.eq(false))
         .execute(conn)?;
-    let snapshot: BTreeMap<&String, serde_json::Value> =
-        given.iter().map(|(k, a)| (k, a.to_json())).collect();
-    let report_json = serde_json::to_string(report).map_err(|e| AppError::Internal(e.into()))?;
-    let snapshot_json =
-        serde_json::to_string(&snapshot).map_err(|e| AppError::Internal(e.into()))?;
+    let content = ScoreSetContent::new(given, report)?;
     let set_id: i64 = diesel::insert_into(score_sets::table)
-        .values((
-            score_sets::assessment_id.eq(assessment_id),
-            score_sets::submission_id.eq(submission_id),
-            score_sets::questionnaire_version_id.eq(version_id),
-            score_sets::overall_score.eq(report.overall.score),
-            score_sets::overall_band.eq(&report.overall.band),
-            score_sets::report.eq(report_json),
-            score_sets::answers_snapshot.eq(snapshot_json),
-            score_sets::is_current.eq(true),
-            score_sets::scored_at.eq(now),
-        ))
+        .values(content.score_set(assessment_id, submission_id, version_id, now))
         .returning(score_sets::id)
         .get_result(conn)?;
-    let mut rows = vec![(
-        set_id,
-        "overall".to_string(),
-        "overall".to_string(),
-        report.overall.score,
-        report.overall.band.clone(),
-        0,
-    )];
+    insert_scores(conn, &content.score_rows(set_id))?;
+    Ok(())
+}
+
+/// Insert `scores` rows, up to 1,000 per statement (6,000 bound parameters); returns how many.
+pub fn insert_scores(conn: &mut DbConnection, rows: &[NewScore<'_>]) -> Result<usize, AppError> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(1000) {
+        inserted += with_concrete_connection!(conn, c => {
+            diesel::insert_into(scores::table).values(chunk).execute(c)
+        })?;
+    }
+    Ok(inserted)
+}
+
+/// Everything a scored submission stores, built from the answers and their score report:
+/// the report and the answers snapshot as JSON for `score_sets`, and the flattened overall,
+/// pillar and domain rows for `scores`. Submission and the bulk seed (`crate::seed`) both
+/// store exactly this, so a seeded score set is indistinguishable from a submitted one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSetContent {
+    pub overall_score: Option<f64>,
+    pub overall_band: Option<String>,
+    pub report_json: String,
+    pub answers_snapshot_json: String,
+    pub rows: Vec<ScoreRow>,
+}
+
+/// One row of `scores` before its score set has an id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    /// `overall`, `pillar` or `domain`.
+    pub level: &'static str,
+    pub item_key: String,
+    pub score: Option<f64>,
+    pub band: Option<String>,
+    /// Questions counted (domains only; 0 for the overall and pillar rows).
+    pub counted: i32,
+}
+
+/// A `score_sets` row ready to insert (always the current one).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = score_sets, treat_none_as_default_value = false)]
+pub struct NewScoreSet<'a> {
+    pub assessment_id: i64,
+    pub submission_id: i64,
+    pub questionnaire_version_id: i64,
+    pub overall_score: Option<f64>,
+    pub overall_band: Option<&'a str>,
+    pub report: &'a str,
+    pub answers_snapshot: &'a str,
+    pub is_current: bool,
+    pub scored_at: NaiveDateTime,
+}
+
+/// A `scores` row ready to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = scores, treat_none_as_default_value = false)]
+pub struct NewScore<'a> {
+    pub score_set_id: i64,
+    pub level: &'a str,
+    pub item_key: &'a str,
+    pub score: Option<f64>,
+    pub band: Option<&'a str>,
+    pub counted: i32,
+}
+
+impl ScoreSetContent {
+    /// Serialise the report and the answers snapshot and flatten the scores.
+    pub fn new(given: &Answers, report: &scoring::Assessment) -> Result<Self, AppError> {
+        let snapshot: BTreeMap<&String, serde_json::Value> =
+            given.iter().map(|(k, a)| (k, a.to_json())).collect();
+        Ok(ScoreSetContent {
+            overall_score: report.overall.score,
+            overall_band: report.overall.band.clone(),
+            report_json: serde_json::to_string(report).map_err(|e| AppError::Internal(e.into()))?,
+            answers_snapshot_json: serde_json::to_string(&snapshot)
+                .map_err(|e| AppError::Internal(e.into()))?,
+            rows: score_rows(report),
+        })
+    }
+
+    /// The `score_sets` row of this content as the current score set of an assessment.
+    pub fn score_set(
+        &self,
+        assessment_id: i64,
+        submission_id: i64,
+        questionnaire_version_id: i64,
+        scored_at: NaiveDateTime,
+    ) -> NewScoreSet<'_> {
+        NewScoreSet {
+            assessment_id,
+            submission_id,
+            questionnaire_version_id,
+            overall_score: self.overall_score,
+            overall_band: self.overall_band.as_deref(),
+            report: &self.report_json,
+            answers_snapshot: &self.answers_snapshot_json,
+            is_current: true,
+            scored_at,
+        }
+    }
+
+    /// The `scores` rows of this content for the score set `score_set_id`.
+    pub fn score_rows(&self, score_set_id: i64) -> Vec<NewScore<'_>> {
+        self.rows
+            .iter()
+            .map(|r| NewScore {
+                score_set_id,
+                level: r.level,
+                item_key: &r.item_key,
+                score: r.score,
+                band: r.band.as_deref(),
+                counted: r.counted,
+            })
+            .collect()
+    }
+}
+
+/// The flattened scores of a report: the overall row, then each pillar and each domain in
+/// document order.
+pub fn score_rows(report: &scoring::Assessment) -> Vec<ScoreRow> {
+    let mut rows = Vec::with_capacity(1 + report.pillars.len() + report.domains.len());
+    rows.push(ScoreRow {
+        level: "overall",
+        item_key: "overall".to_string(),
+        score: report.overall.score,
+        band: report.overall.band.clone(),
+        counted: 0,
+    });
     for (key, s) in &report.pillars {
-        rows.push((
-            set_id,
-            "pillar".into(),
-            key.clone(),
-            s.score,
-            s.band.clone(),
-            0,
-        ));
+        rows.push(ScoreRow {
+            level: "pillar",
+            item_key: key.clone(),
+            score: s.score,
+            band: s.band.clone(),
+            counted: 0,
+        });
     }
     for d in &report.domains {
-        rows.push((
-            set_id,
-            "domain".into(),
-            d.key.clone(),
-            d.score,
-            d.band.clone(),
-            i32::try_from(d.counted).unwrap_or(i32::MAX),
-        ));
+        rows.push(ScoreRow {
+            level: "domain",
+            item_key: d.key.clone(),
+            score: d.score,
+            band: d.band.clone(),
+            counted: i32::try_from(d.counted).unwrap_or(i32::MAX),
+        });
     }
-    for (set, level, key, score, band, counted) in rows {
-        diesel::insert_into(scores::table)
-            .values((
-                scores::score_set_id.eq(set),
-                scores::level.eq(level),
-                scores::item_key.eq(key),
-                scores::score.eq(score),
-                scores::band.eq(band),
-                scores::counted.eq(counted),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+    rows
 }
 
 /// The stored score report of the current submission.

@@ -147,6 +147,22 @@ pub enum RemindersCommand {
 pub enum DemoCommand {
     /// Load the demo registry, question set and accounts into a database with no accounts.
     Load,
+    /// Fill a new, empty database with benchmark-scale data: the 7 regions and 42 ICBs, N
+    /// acute trusts with an approver and a contributor each, and K yearly cycles of varied
+    /// answers (the last one open, a mix of submitted, in-progress and not-started
+    /// assessments). Every account's password is in the README. Refuses (exit 2) a database
+    /// that already holds data. Prints a JSON summary.
+    Seed {
+        /// How many organisations to assess (1 to 100,000).
+        #[arg(long, default_value_t = 1000)]
+        orgs: usize,
+        /// How many yearly cycles (1 to 10); the last is the open one.
+        #[arg(long, default_value_t = 3)]
+        cycles: usize,
+        /// The random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -573,6 +589,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = crate::web::open_database(&settings).await?;
             print_json(&crate::demo::load_if_empty(&db, &settings).await?)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            command: DemoCommand::Seed { orgs, cycles, seed },
+        } => {
+            let options = crate::seed::Options {
+                orgs: *orgs,
+                cycles: *cycles,
+                seed: *seed,
+            };
+            crate::seed::command(&settings(&cli)?, options).await
         }
     }
 }

@@ -17,5 +17,6 @@ pub mod notifications;
 pub mod questionnaires;
 pub mod registry;
 pub mod reports;
+pub mod seed;
 pub mod telemetry;
 pub mod web;

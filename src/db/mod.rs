@@ -53,6 +53,21 @@ impl DbConnection {
     }
 }
 
+/// Evaluate the same diesel code against the concrete connection `conn` wraps, for the few
+/// statements `DbConnection` cannot build itself. Today that is the multi-row `INSERT`:
+/// diesel assembles SQLite's batch insert only for a `SqliteConnection` (and only when no
+/// value is `DEFAULT`, so such rows derive `Insertable` with
+/// `treat_none_as_default_value = false`). The body is compiled once per backend.
+macro_rules! with_concrete_connection {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match &mut *$conn {
+            $crate::db::DbConnection::Pg($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use with_concrete_connection;
+
 /// A parsed `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

@@ -135,7 +135,12 @@ pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path) -> Settings {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        let test_db = TestDb::new(backend);
+        TestApp::spawn_on(TestDb::new(backend)).await
+    }
+
+    /// Serve an existing test database (one a command has already filled, say).
+    pub async fn spawn_on(test_db: TestDb) -> TestApp {
+        let backend = test_db.url.backend();
         let data_dir = tempfile::tempdir().expect("data dir");
         let settings = test_settings(&test_db, data_dir.path());
         let db = dma::web::open_database(&settings)

@@ -21,4 +21,5 @@ mod people;
 mod registry;
 mod reminders;
 mod reports;
+mod seed;
 mod storage;
