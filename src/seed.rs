@@ -1681,6 +1681,7 @@ pub struct ProgressBar {
     last_draw: Option<Instant>,
     tenths_printed: usize,
     drawn: bool,
+    width: usize,
 }
 
 const BAR_WIDTH: usize = 30;
@@ -1694,6 +1695,7 @@ impl ProgressBar {
             last_draw: None,
             tenths_printed: 0,
             drawn: false,
+            width: 0,
         }
     }
 
@@ -1731,8 +1733,11 @@ impl Progress for ProgressBar {
                 .last_draw
                 .is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
             if due || finished == total {
+                // Padded to the longest line so far, so a shorter line leaves no tail behind.
+                let line = self.line(phase, done, overall);
+                self.width = self.width.max(line.chars().count());
                 let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r{}", self.line(phase, done, overall));
+                let _ = write!(err, "\r{line:<width$}", width = self.width);
                 let _ = err.flush();
                 self.last_draw = Some(Instant::now());
                 self.drawn = true;
