@@ -376,7 +376,7 @@ pub fn existing_data(conn: &mut DbConnection) -> Result<Option<String>, AppError
 }
 
 /// Where the seed is up to, for the progress bar: phase 0 is the registry, phase `c` (1..=K)
-/// is cycle `c`; `done` organisations of `total` are written in that phase.
+/// is cycle `c`; `done` of the organisations are written in that phase.
 pub trait Progress {
     fn update(&mut self, phase: usize, done: usize);
 }
@@ -404,7 +404,7 @@ pub fn seed(
         if let Some(existing) = existing_data(conn)? {
             return Ok(Err(existing));
         }
-        setup(conn, password_hash, &plans, now).map(Ok)
+        setup(conn, password_hash, &plans, registry.parents_from, now).map(Ok)
     })?;
     let setup = setup.map_err(SeedError::Refused)?;
 
@@ -413,7 +413,7 @@ pub fn seed(
         approver: vec![0; options.orgs],
         contributor: vec![0; options.orgs],
     };
-    let mut users_written = 2;
+    let mut users_written = setup.accounts;
     for start in (0..options.orgs).step_by(REGISTRY_BATCH) {
         let end = (start + REGISTRY_BATCH).min(options.orgs);
         users_written += db.write_blocking(|conn| {
@@ -794,6 +794,8 @@ impl Registry {
 
 /// What the setup transaction wrote and the later ones need.
 struct Setup {
+    /// National accounts written (the administrator and the auditor).
+    accounts: usize,
     version_id: i64,
     questionnaire: Questionnaire,
     /// `organisations.id` of each of [`ICBS`].
@@ -924,6 +926,7 @@ fn setup(
     conn: &mut DbConnection,
     password_hash: &str,
     plans: &[CyclePlan],
+    parents_from: NaiveDate,
     now: NaiveDateTime,
 ) -> Result<Setup, AppError> {
     let actor = Actor::system("seed");
@@ -931,10 +934,6 @@ fn setup(
         crate::questionnaires::import(conn, &actor, QUESTION_SET, true).map_err(AppError::from)?;
     let questionnaire = crate::questionnaires::get_by_id(conn, imported.id)?.questionnaire;
 
-    let parents_from = plans
-        .first()
-        .map_or(crate::registry::ICBS_ESTABLISHED, |p| p.opens_on)
-        .min(crate::registry::ICBS_ESTABLISHED);
     let icb_names: Vec<String> = ICBS
         .iter()
         .map(|(_, name, _)| format!("NHS {name} Integrated Care Board"))
@@ -997,6 +996,7 @@ fn setup(
     .into_iter()
     .collect();
     let admin_id = ids.get(ADMIN_EMAIL).copied();
+    let accounts = ids.len();
 
     let mut cycle_ids = Vec::with_capacity(plans.len());
     for plan in plans {
@@ -1021,6 +1021,7 @@ fn setup(
         cycle_ids.push(id);
     }
     Ok(Setup {
+        accounts,
         version_id: imported.id,
         questionnaire,
         icb_ids,
@@ -1681,6 +1682,7 @@ pub struct ProgressBar {
     last_draw: Option<Instant>,
     tenths_printed: usize,
     drawn: bool,
+    width: usize,
 }
 
 const BAR_WIDTH: usize = 30;
@@ -1694,6 +1696,7 @@ impl ProgressBar {
             last_draw: None,
             tenths_printed: 0,
             drawn: false,
+            width: 0,
         }
     }
 
@@ -1731,8 +1734,11 @@ impl Progress for ProgressBar {
                 .last_draw
                 .is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
             if due || finished == total {
+                // Padded to the longest line so far, so a shorter line leaves no tail behind.
+                let line = self.line(phase, done, overall);
+                self.width = self.width.max(line.chars().count());
                 let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r{}", self.line(phase, done, overall));
+                let _ = write!(err, "\r{line:<width$}", width = self.width);
                 let _ = err.flush();
                 self.last_draw = Some(Instant::now());
                 self.drawn = true;
