@@ -797,7 +797,7 @@ struct Setup {
     /// National accounts written (the administrator and the auditor).
     accounts: usize,
     version_id: i64,
-    questionnaire: Questionnaire,
+    questionnaire: std::sync::Arc<Questionnaire>,
     /// `organisations.id` of each of [`ICBS`].
     icb_ids: Vec<i64>,
     cycle_ids: Vec<i64>,

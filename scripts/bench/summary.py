@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Summarise one run of scripts/bench/run (the folder it wrote) as a Markdown table, with each
+figure beside the benchmark issue's target."""
+import json
+import re
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "target/bench")
+http = json.loads((out / "http.json").read_text())
+pgbench = (out / "pgbench.txt").read_text()
+tps = float(re.search(r"tps = ([0-9.]+)", pgbench).group(1))
+pg_latency = re.search(r"latency average = ([0-9.]+) ms", pgbench)
+
+rows = []
+
+
+def row(what, figure, target, ok):
+    rows.append(f"| {what} | {figure} | {target} | {'met' if ok else 'MISSED'} |")
+
+
+a = http["1_autosave"]
+row("autosave, requests/s at concurrency 64", f"{a['per_second']:.0f} ({a['errors']} errors)",
+    f"at least half of pgbench's {tps:.0f}/s", a["per_second"] >= tps / 2 and a["errors"] == 0)
+row("autosave as a share of pgbench's rate", f"{a['per_second'] / tps:.0%}", "at least 50%", a["per_second"] >= tps / 2)
+row("autosave at capacity (64 in flight): p50 / p99", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms", "p99 under 50 ms", a["p99_ms"] < 50)
+h = http.get("1_autosave_half_capacity")
+if h:
+    row("autosave at half that rate (paced, 64 people): p50 / p99", f"{h['p50_ms']:.1f} / {h['p99_ms']:.1f} ms at {h['per_second']:.0f}/s", "p99 under 50 ms", h["p99_ms"] < 50 and h["errors"] == 0)
+d = http["2_domain_page"]
+row("domain page, requests/s; p50 / p99", f"{d['per_second']:.0f}; {d['p50_ms']:.1f} / {d['p99_ms']:.1f} ms", "(no target)", d["errors"] == 0)
+s = http["3_submit"]
+row("submit and score, per second; p50 / p99", f"{s['per_second']:.0f} ({s['requests']} submissions, {s['errors']} errors); {s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms", "(no target)", s["errors"] == 0)
+n = http["4_national_view"]
+row("national view p50 / p99", f"{n['p50_ms']:.0f} / {n['p99_ms']:.0f} ms", "under 300 ms", n["p99_ms"] < 300 and n["errors"] == 0)
+for e in http["4_exports"]:
+    name = e["url"].rsplit("/", 1)[-1]
+    if "error" in e:
+        row(f"export {name}", e["error"], "streamed", False)
+    else:
+        row(f"export {name}", f"{e['bytes'] / 1e6:.0f} MB in {e['seconds']:.1f} s (first byte {e['first_byte_ms']:.0f} ms)", "bounded memory", True)
+m = http.get("6_server_memory_kb")
+if m:
+    peak = max(m["peak_rss_by_phase"].values())
+    phases = ", ".join(f"{k} {v / 1024:.0f}" for k, v in m["peak_rss_by_phase"].items())
+    row("server peak resident memory (MiB)", f"{peak / 1024:.0f} (by phase: {phases}; VmHWM {m['vm_hwm'] / 1024:.0f})", "under 150 MB", peak / 1024 * 1.048576 < 150)
+scoring = out / "scoring.txt"
+if scoring.exists():
+    text = scoring.read_text()
+    match = re.search(r"score 100 questions[^\n]*\n?[^\n]*time:\s+\[[0-9.]+ \S+ ([0-9.]+) (\S+)", text)
+    if match:
+        value, unit = float(match.group(1)), match.group(2)
+        micros = value * {"ns": 1e-3, "µs": 1, "us": 1, "ms": 1e3}[unit]
+        row("scoring core, 100-question assessments per second per core", f"{1e6 / micros:,.0f}", "over 100,000", 1e6 / micros > 100_000)
+
+print(f"pgbench: {tps:.0f} transactions/s" + (f", latency average {pg_latency.group(1)} ms" if pg_latency else ""))
+print()
+print("| what | figure | target | |")
+print("|---|---|---|---|")
+print("\n".join(rows))
