@@ -1178,9 +1178,10 @@ pub fn national(
 }
 
 /// Order members for the list; ties fall back to name then assessment id, so pages are
-/// stable. Missing values sort last either way.
+/// stable. Missing values sort last either way. Lower-cased names are made once per member,
+/// not once per comparison (30,000 organisations: a million allocations saved).
 pub fn sort_members(
-    members: &mut [Member],
+    members: &mut Vec<Member>,
     key: SortKey,
     descending: bool,
     icbs: &HashMap<i64, Icb>,
@@ -1206,25 +1207,26 @@ pub fn sort_members(
             .and_then(|i| icbs.get(&i))
             .map(|i| i.name.to_lowercase())
     };
-    members.sort_by(|a, b| {
+    let mut keyed: Vec<(String, Option<String>, Member)> = std::mem::take(members)
+        .into_iter()
+        .map(|m| (m.name.to_lowercase(), icb_name(&m), m))
+        .collect();
+    keyed.sort_by(|(a_name, a_icb, a), (b_name, b_icb, b)| {
         let primary = match key {
-            SortKey::Name => opt(
-                Some(a.name.to_lowercase()),
-                Some(b.name.to_lowercase()),
-                descending,
-            ),
+            SortKey::Name => opt(Some(a_name), Some(b_name), descending),
             SortKey::Code => opt(Some(&a.ods_code), Some(&b.ods_code), descending),
             SortKey::Setting => opt(Some(&a.setting), Some(&b.setting), descending),
-            SortKey::Icb => opt(icb_name(a), icb_name(b), descending),
+            SortKey::Icb => opt(a_icb.as_ref(), b_icb.as_ref(), descending),
             SortKey::Region => opt(a.region.as_ref(), b.region.as_ref(), descending),
             SortKey::Status => opt(Some(a.report_status), Some(b.report_status), descending),
             SortKey::Submitted => opt(a.submitted_at, b.submitted_at, descending),
             SortKey::Overall => opt(a.overall, b.overall, descending),
         };
         primary
-            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+            .then_with(|| a_name.cmp(b_name))
             .then_with(|| a.assessment_id.cmp(&b.assessment_id))
     });
+    *members = keyed.into_iter().map(|(_, _, m)| m).collect();
 }
 
 /// What the filter lists offer within a scope: cycles (newest first), settings, regions and
