@@ -189,6 +189,18 @@ impl Latencies {
     }
 }
 
+/// The merged latencies of finished tasks; a task that panicked counts as an error.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Latencies>>) -> Latencies {
+    let mut all = Latencies::default();
+    for t in tasks {
+        match t.await {
+            Ok(l) => all.merge(l),
+            Err(e) => all.fail(format!("a load task failed: {e}")),
+        }
+    }
+    all
+}
+
 /// Each person changes one answer back and forth for `seconds`, sending the revision the
 /// previous save returned, exactly as the page's autosave script does: with no `pace`, as
 /// fast as the answers come back (the service's capacity); with a pace, one save per person
@@ -284,12 +296,7 @@ async fn autosave(
             })
         })
         .collect();
-    let mut all = Latencies::default();
-    for t in tasks {
-        if let Ok(l) = t.await {
-            all.merge(l);
-        }
-    }
+    let all = gather(tasks).await;
     all.summary(until.saturating_duration_since(measure_from))
 }
 
@@ -325,12 +332,7 @@ async fn pages(
             })
         })
         .collect();
-    let mut all = Latencies::default();
-    for t in tasks {
-        if let Ok(l) = t.await {
-            all.merge(l);
-        }
-    }
+    let all = gather(tasks).await;
     all.summary(until.saturating_duration_since(measure_from))
 }
 
@@ -381,12 +383,7 @@ async fn submit(base: &str, approvers: Vec<Person>, concurrency: usize) -> Value
             })
         })
         .collect();
-    let mut all = Latencies::default();
-    for t in tasks {
-        if let Ok(l) = t.await {
-            all.merge(l);
-        }
-    }
+    let all = gather(tasks).await;
     all.summary(start.elapsed())
 }
 
@@ -417,7 +414,7 @@ async fn download(p: &Person, url: &str) -> Value {
     })
 }
 
-/// The server's resident memory, sampled until `stop` fires; returns the largest sample (kB).
+/// A memory figure of the server's (`VmRSS:` or `VmHWM:`), in kB, from `/proc`.
 fn rss_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status

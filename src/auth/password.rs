@@ -257,12 +257,12 @@ async fn bounded<T: Send + 'static>(
         .map_err(|_| anyhow::anyhow!("password hashing failed"))
 }
 
-/// [`hash`] from async code, within the hashing limit.
+/// [`hash`] from async code, on the hashing threads.
 pub async fn hash_bounded(password: String) -> Result<String, anyhow::Error> {
     bounded(move || hash(&password)).await?
 }
 
-/// [`verify`] from async code, within the hashing limit; a failure to run is a no.
+/// [`verify`] from async code, on the hashing threads; a failure to run is a no.
 pub async fn verify_bounded(password: String, stored: Option<String>) -> bool {
     bounded(move || verify(&password, stored.as_deref()))
         .await
