@@ -9,7 +9,12 @@
 //! - **Group figures** are the plain mean of member organisations' stored scores for the same
 //!   questionnaire version, with the member count, median and quartiles
 //!   ([`stats::summarise`], [`stats::METHOD`]). Figures are never mixed across versions: a
-//!   page shows one block per version.
+//!   page shows one block per version. The national and group view has the database rank the
+//!   scores and return only the ranks the method reads ([`stats::ranks_read`]), so it holds a
+//!   few rows per group whatever the number of organisations; the organisation report and
+//!   year on year summarise rows they load.
+//! - **Filters are SQL**, the text and status ones included, so lists page in the database.
+//!   The text filter folds case for ASCII letters only on SQLite (its `lower()`).
 //! - **Groups are those of the cycle**: an organisation counts in the ICB and region that
 //!   were snapshotted on its assessment when the cycle opened (`assessments.icb_id`,
 //!   `assessments.region`), so a trust that moved ICB counts in its old ICB in old cycles.
@@ -43,7 +48,7 @@ use crate::auth::users::User;
 use crate::db::schema::{
     assessments, cycle_versions, cycles, organisations, score_sets, scores, submissions,
 };
-use crate::db::DbConnection;
+use crate::db::{like_escape, lower, DbConnection};
 use crate::domain::answers::Answer;
 use crate::domain::comparability::{self, VersionDiff};
 use crate::domain::questionnaire::{ChecklistLevel, Question, QuestionKind, Questionnaire, Scale};
@@ -151,6 +156,31 @@ impl ReportStatus {
     pub fn is_submitted(self) -> bool {
         matches!(self, ReportStatus::Submitted | ReportStatus::Late)
     }
+
+    /// The status's place in the list's order, as [`status_sql`] computes it.
+    fn rank(self) -> i32 {
+        match self {
+            ReportStatus::NotStarted => 0,
+            ReportStatus::InProgress => 1,
+            ReportStatus::Submitted => 2,
+            ReportStatus::Late => 3,
+        }
+    }
+}
+
+/// [`ReportStatus::of`] in SQL, as the status's [`ReportStatus::rank`], for queries that join
+/// `cycles` and the current score set's `submissions` row; so the list can be filtered,
+/// sorted and paged by the database. (`today` is a date the server made, not input, so it is
+/// written into the statement; both backends compare `'YYYY-MM-DD'` with a date column.)
+/// A test holds the two to the same answer for every seeded assessment.
+fn status_sql(today: NaiveDate) -> String {
+    format!(
+        "(CASE WHEN assessments.status = 'submitted' \
+           THEN (CASE WHEN submissions.late THEN 3 ELSE 2 END) \
+         WHEN COALESCE(assessments.deadline_override, cycles.deadline) < '{}' THEN 3 \
+         WHEN assessments.status = 'not_started' THEN 0 ELSE 1 END)",
+        today.format("%Y-%m-%d")
+    )
 }
 
 /// Which assessments a person may see in group views.
@@ -277,21 +307,6 @@ impl Filters {
             out.push(("q", q.clone()));
         }
         out
-    }
-
-    /// Whether `m` passes the filters that are applied after the query (text and status).
-    fn keeps(&self, m: &Member) -> bool {
-        self.keeps_text(m) && self.status.is_none_or(|s| s == m.report_status)
-    }
-
-    fn keeps_text(&self, m: &Member) -> bool {
-        match &self.q {
-            None => true,
-            Some(q) => {
-                let q = q.to_lowercase();
-                m.name.to_lowercase().contains(&q) || m.ods_code.to_lowercase().starts_with(&q)
-            }
-        }
     }
 }
 
@@ -628,7 +643,7 @@ type MemberColumns = (
     (Option<NaiveDateTime>, Option<String>, Option<bool>),
 );
 
-/// Adds the SQL side of the filters and the scope to a boxed query that includes
+/// Adds the filters but the status, and the scope, to a boxed query that includes
 /// `assessments`. (A macro because the queries it serves have different joins.)
 macro_rules! restrict {
     ($query:expr, $filters:expr, $scope:expr) => {{
@@ -646,6 +661,24 @@ macro_rules! restrict {
         }
         if let Some(i) = &filters.icb {
             query = query.filter(assessments::icb_id.eq(i.id));
+        }
+        if let Some(q) = &filters.q {
+            // Name contains, or ODS code starts with, the text, ignoring case (ASCII case
+            // only on SQLite, whose lower() folds nothing else).
+            let q = like_escape(&q.to_lowercase());
+            let named = diesel::alias!(organisations as named);
+            query = query.filter(
+                assessments::organisation_id.eq_any(
+                    named.select(named.field(organisations::id)).filter(
+                        lower(named.field(organisations::name))
+                            .like(format!("%{q}%"))
+                            .escape('\\')
+                            .or(lower(named.field(organisations::ods_code))
+                                .like(format!("{q}%"))
+                                .escape('\\')),
+                    ),
+                ),
+            );
         }
         match scope {
             Scope::All => {}
@@ -682,6 +715,22 @@ macro_rules! restrict {
     }};
 }
 
+/// Joins an assessment to its current score set, if any.
+#[diesel::dsl::auto_type]
+fn current_score_set() -> _ {
+    score_sets::assessment_id
+        .eq(assessments::id)
+        .and(score_sets::is_current.eq(true))
+}
+
+/// Joins a score set to the submission it scored.
+#[diesel::dsl::auto_type]
+fn its_submission() -> _ {
+    submissions::id
+        .nullable()
+        .eq(score_sets::submission_id.nullable())
+}
+
 /// Which members to read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Window {
@@ -689,35 +738,86 @@ pub struct Window {
     pub submitted_only: bool,
     /// Assessments with a larger id only (paging by id).
     pub after_id: Option<i64>,
+    /// The list's order (by assessment id when `None`), and how many to skip in it.
+    pub order: Option<(SortKey, bool)>,
+    pub offset: Option<i64>,
     pub limit: Option<i64>,
     /// One organisation's assessments only.
     pub organisation_id: Option<i64>,
 }
 
-/// Members matching the filters' SQL side and the scope, by assessment id, with the largest
-/// id read (for paging: the text and status filters are applied afterwards, so a page may
-/// come back shorter than the limit while more remain).
+/// The list's ORDER BY for `key`: missing values last either way, ties by name then
+/// assessment id, so pages are stable. Names compare lower-cased (ASCII case only on
+/// SQLite). Scores and dates show only for submitted assessments, so they sort only then.
+/// `icb_ranks` is [`icb_ranks_sql`] when sorting by ICB.
+fn order_sql(key: SortKey, descending: bool, today: NaiveDate, icb_ranks: &str) -> String {
+    const SUBMITTED: &str = "assessments.status = 'submitted' AND score_sets.id IS NOT NULL";
+    let value = match key {
+        SortKey::Name => "lower(organisations.name)".to_string(),
+        SortKey::Code => "organisations.ods_code".to_string(),
+        SortKey::Setting => "assessments.setting".to_string(),
+        SortKey::Icb => icb_ranks.to_string(),
+        SortKey::Region => "assessments.region".to_string(),
+        SortKey::Status => status_sql(today),
+        SortKey::Submitted => {
+            format!("(CASE WHEN {SUBMITTED} THEN submissions.submitted_at END)")
+        }
+        SortKey::Overall => format!("(CASE WHEN {SUBMITTED} THEN score_sets.overall_score END)"),
+    };
+    let direction = if descending { "DESC" } else { "ASC" };
+    format!("{value} IS NULL, {value} {direction}, lower(organisations.name), assessments.id")
+}
+
+/// An assessment's ICB's place among the ICBs ordered by name, as SQL: `CASE
+/// assessments.icb_id WHEN id THEN rank ... END` (ids and ranks are numbers, so nothing read
+/// from the database is written into the statement as text). There are a few dozen ICBs; a
+/// join or subquery per assessment instead costs hundreds of milliseconds at 30,000.
+fn icb_ranks_sql(conn: &mut DbConnection) -> Result<String, AppError> {
+    let mut icbs: Vec<(i64, String)> = organisations::table
+        .filter(organisations::kind.eq("icb"))
+        .select((organisations::id, organisations::name))
+        .load(conn)?;
+    icbs.iter_mut()
+        .for_each(|(_, name)| *name = name.to_lowercase());
+    icbs.sort_by(|a, b| a.1.cmp(&b.1));
+    if icbs.is_empty() {
+        return Ok("CAST(NULL AS BIGINT)".into());
+    }
+    let mut sql = String::from("(CASE assessments.icb_id");
+    let mut rank = 0;
+    for (i, (id, name)) in icbs.iter().enumerate() {
+        if i > 0 && icbs[i - 1].1 != *name {
+            rank += 1;
+        }
+        sql.push_str(&format!(" WHEN {id} THEN {rank}"));
+    }
+    sql.push_str(" END)");
+    Ok(sql)
+}
+
+/// Members matching the filters and the scope, in the window's order, with the largest id
+/// read when in id order (for paging by id).
 pub fn load_members(
     conn: &mut DbConnection,
     filters: &Filters,
     scope: &Scope,
     window: Window,
 ) -> Result<(Vec<Member>, Option<i64>), AppError> {
+    let today = Utc::now().date_naive();
     let base = assessments::table
         .inner_join(organisations::table.on(organisations::id.eq(assessments::organisation_id)))
         .inner_join(cycles::table)
-        .left_join(
-            score_sets::table.on(score_sets::assessment_id
-                .eq(assessments::id)
-                .and(score_sets::is_current.eq(true))),
-        )
-        .left_join(
-            submissions::table.on(submissions::id
-                .nullable()
-                .eq(score_sets::submission_id.nullable())),
-        )
+        .left_join(score_sets::table.on(current_score_set()))
+        .left_join(submissions::table.on(its_submission()))
         .into_boxed();
     let mut query = restrict!(base, filters, scope);
+    if let Some(status) = filters.status {
+        query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "{} = {}",
+            status_sql(today),
+            status.rank()
+        )));
+    }
     if window.submitted_only {
         query = query
             .filter(assessments::status.eq("submitted"))
@@ -732,8 +832,22 @@ pub fn load_members(
     if let Some(limit) = window.limit {
         query = query.limit(limit);
     }
+    if let Some(offset) = window.offset {
+        query = query.offset(offset);
+    }
+    query = match window.order {
+        None => query.order(assessments::id.asc()),
+        Some((key, descending)) => {
+            let icb_ranks = match key {
+                SortKey::Icb => icb_ranks_sql(conn)?,
+                _ => String::new(),
+            };
+            query.order(diesel::dsl::sql::<diesel::sql_types::Bool>(&order_sql(
+                key, descending, today, &icb_ranks,
+            )))
+        }
+    };
     let rows: Vec<MemberColumns> = query
-        .order(assessments::id.asc())
         .select((
             (
                 assessments::id,
@@ -762,8 +876,7 @@ pub fn load_members(
             ),
         ))
         .load(conn)?;
-    let last = rows.last().map(|r| r.0 .0);
-    let today = Utc::now().date_naive();
+    let last = rows.iter().map(|r| r.0 .0).max();
     let members = rows
         .into_iter()
         .map(|(a, b, c)| {
@@ -1066,67 +1179,291 @@ pub struct VersionBlock {
     pub breakdown: BTreeMap<String, BTreeMap<String, GroupStats>>,
 }
 
-/// Everything the national or group view shows.
+/// Everything the national or group view shows but the list ([`list`]).
 #[derive(Debug, Clone)]
 pub struct National {
     /// Counts by reporting status (the status filter aside).
     pub counts: BTreeMap<ReportStatus, usize>,
-    /// The listed organisations (all filters applied), in id order.
-    pub members: Vec<Member>,
+    /// Members in every filter: the length of the list.
+    pub listed: usize,
     pub blocks: Vec<VersionBlock>,
-    pub icbs: HashMap<i64, Icb>,
 }
 
-/// The label of a member's group for a breakdown.
-fn group_label(by: GroupBy, m: &Member, icbs: &HashMap<i64, Icb>) -> String {
-    match by {
-        GroupBy::Setting => m.setting.clone(),
-        GroupBy::Region => m.region.clone().unwrap_or_else(|| "(no region)".into()),
-        GroupBy::Icb => m.icb_id.and_then(|i| icbs.get(&i)).map_or_else(
+/// Which group a figure is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// Every member (no breakdown).
+    All,
+    /// A setting or region (`None`: the assessment had no region).
+    Named(Option<String>),
+    Icb(Option<i64>),
+}
+
+/// What a group figure describes: version id, level (`domain` or `overall`), item key, group.
+type FigureKey = (i64, String, String, Group);
+
+/// `SELECT * FROM (ranked) AS ranked WHERE rn IN (...)`: of rows numbered within their
+/// group (`rn` from 0, `n` in the group), only those at the ranks [`stats::ranks_read`]
+/// names, so the database returns a handful of rows per group however many members it has.
+struct OrderStatistics<Q>(Q);
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for OrderStatistics<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> diesel::query_builder::QueryId for OrderStatistics<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for OrderStatistics<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("SELECT * FROM (");
+        self.0.walk_ast(out.reborrow())?;
+        // The ranks of stats::ranks_read, in integer arithmetic on both backends.
+        out.push_sql(
+            ") AS ranked WHERE rn IN (0, n - 1, (n - 1) / 4, (n - 1) / 4 + 1, (n - 1) / 2, \
+             (n - 1) / 2 + 1, 3 * (n - 1) / 4, 3 * (n - 1) / 4 + 1)",
+        );
+        Ok(())
+    }
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for OrderStatistics<Q> {}
+
+/// `version id, level, item key, group name, group ICB, score, rank, count, sum`.
+type Ranked = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<f64>,
+    i64,
+    i64,
+    f64,
+);
+
+/// The summary of the current domain and overall scores of the submitted assessments in the
+/// filters and the scope, per version, item and group ([`GroupBy`], or every member when
+/// `None`). The database ranks the scores and returns only the order statistics the method
+/// reads, with each group's count and ascending sum, so memory and transfer do not grow with
+/// the number of organisations.
+fn group_figures(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+) -> Result<BTreeMap<FigureKey, GroupStats>, AppError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Double, Nullable, Text};
+    if matches!(
+        filters.status,
+        Some(ReportStatus::NotStarted | ReportStatus::InProgress)
+    ) {
+        return Ok(BTreeMap::new());
+    }
+    let (named, icb) = match by {
+        None => ("CAST(NULL AS TEXT)", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Setting) => ("assessments.setting", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Region) => ("assessments.region", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Icb) => ("CAST(NULL AS TEXT)", "assessments.icb_id"),
+    };
+    // One window, so one sort: in ascending score order, over the whole group. Summing in
+    // that order is what stats::summarise does.
+    let over = format!(
+        "OVER (PARTITION BY score_sets.questionnaire_version_id, scores.level, scores.item_key, \
+         {named}, {icb} ORDER BY scores.score \
+         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    );
+    let base = scores::table
+        .inner_join(score_sets::table.inner_join(assessments::table))
+        .left_join(submissions::table.on(its_submission()))
+        .filter(scores::level.eq_any(["domain", "overall"]))
+        .filter(scores::score.is_not_null())
+        .filter(score_sets::is_current.eq(true))
+        .filter(assessments::status.eq("submitted"))
+        .into_boxed();
+    let mut query = restrict!(base, filters, scope);
+    // The status filter, for submitted assessments (ReportStatus::of).
+    query = match filters.status {
+        Some(ReportStatus::Late) => query.filter(submissions::late.nullable().eq(true)),
+        Some(ReportStatus::Submitted) => query.filter(
+            submissions::late
+                .nullable()
+                .is_null()
+                .or(submissions::late.nullable().eq(false)),
+        ),
+        _ => query,
+    };
+    let ranked = query.select((
+        score_sets::questionnaire_version_id,
+        scores::level,
+        scores::item_key,
+        sql::<Nullable<Text>>(&format!("{named} AS group_name")),
+        sql::<Nullable<BigInt>>(&format!("{icb} AS group_icb")),
+        scores::score,
+        sql::<BigInt>(&format!("ROW_NUMBER() {over} - 1 AS rn")),
+        sql::<BigInt>(&format!("COUNT(*) {over} AS n")),
+        sql::<Double>(&format!("SUM(scores.score) {over} AS total")),
+    ));
+    let rows: Vec<Ranked> = OrderStatistics(ranked).load(conn)?;
+    let mut picked: BTreeMap<FigureKey, (usize, f64, BTreeMap<usize, f64>)> = BTreeMap::new();
+    for (version, level, key, named, icb, score, rank, count, sum) in rows {
+        let (Some(score), Ok(rank), Ok(count)) =
+            (score, usize::try_from(rank), usize::try_from(count))
+        else {
+            continue;
+        };
+        let group = match by {
+            None => Group::All,
+            Some(GroupBy::Icb) => Group::Icb(icb),
+            Some(_) => Group::Named(named),
+        };
+        picked
+            .entry((version, level, key, group))
+            .or_insert_with(|| (count, sum, BTreeMap::new()))
+            .2
+            .insert(rank, score);
+    }
+    Ok(picked
+        .into_iter()
+        .filter_map(|(k, (count, sum, at))| {
+            Some((
+                k,
+                stats::from_order_statistics(count, sum, |i| at.get(&i).copied())?,
+            ))
+        })
+        .collect())
+}
+
+/// `version id, status, submitted late, deadline override, cycle deadline, assessments, with
+/// a current score set`.
+type StatusGroup = (
+    i64,
+    String,
+    Option<bool>,
+    Option<NaiveDate>,
+    NaiveDate,
+    i64,
+    i64,
+);
+
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    assessments::questionnaire_version_id,
+    assessments::status,
+    assessments::deadline_override,
+    submissions::late,
+    cycles::deadline,
+);
+
+/// Assessments in the filters (the status aside) and the scope, counted by what decides
+/// their reporting status.
+fn status_groups(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+) -> Result<Vec<StatusGroup>, AppError> {
+    let filters = Filters {
+        status: None,
+        ..filters.clone()
+    };
+    let base = assessments::table
+        .inner_join(cycles::table)
+        .left_join(score_sets::table.on(current_score_set()))
+        .left_join(submissions::table.on(its_submission()))
+        .group_by((
+            assessments::questionnaire_version_id,
+            assessments::status,
+            submissions::late,
+            assessments::deadline_override,
+            cycles::deadline,
+        ))
+        .select((
+            assessments::questionnaire_version_id,
+            assessments::status,
+            submissions::late.nullable(),
+            assessments::deadline_override,
+            cycles::deadline,
+            diesel::dsl::count_star(),
+            diesel::dsl::count(score_sets::id.nullable()),
+        ))
+        .into_boxed();
+    Ok(restrict!(base, &filters, scope).load(conn)?)
+}
+
+/// A group's label in a breakdown.
+fn group_label(group: &Group, icbs: &HashMap<i64, Icb>) -> String {
+    match group {
+        Group::All => "All".into(),
+        Group::Named(Some(name)) => name.clone(),
+        Group::Named(None) => "(no region)".into(),
+        Group::Icb(icb) => icb.and_then(|i| icbs.get(&i)).map_or_else(
             || "(no ICB)".into(),
             |i| format!("{} ({})", i.name, i.ods_code),
         ),
     }
 }
 
-/// The national or group view for `filters` within `scope`.
+/// The national or group view's figures for `filters` within `scope`.
 pub fn national(
     conn: &mut DbConnection,
     filters: &Filters,
     scope: &Scope,
     by: Option<GroupBy>,
 ) -> Result<National, AppError> {
-    let (all, _) = load_members(conn, filters, scope, Window::default())?;
-    let texts: Vec<Member> = all.into_iter().filter(|m| filters.keeps_text(m)).collect();
+    let today = Utc::now().date_naive();
     let mut counts: BTreeMap<ReportStatus, usize> =
         ReportStatus::ALL.into_iter().map(|s| (s, 0)).collect();
-    for m in &texts {
-        *counts.entry(m.report_status).or_default() += 1;
+    // Per version: members in every filter, and those whose scores count.
+    let mut of_version: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+    for (version, status, late, deadline_override, deadline, n, scored) in
+        status_groups(conn, filters, scope)?
+    {
+        let (n, scored) = (
+            usize::try_from(n).unwrap_or(0),
+            usize::try_from(scored).unwrap_or(0),
+        );
+        let report_status =
+            ReportStatus::of(&status, late, deadline_override.unwrap_or(deadline), today);
+        *counts.entry(report_status).or_default() += n;
+        if filters.status.is_none_or(|s| s == report_status) {
+            let counted = of_version.entry(version).or_default();
+            counted.0 += n;
+            if status == "submitted" {
+                counted.1 += scored;
+            }
+        }
     }
-    let members: Vec<Member> = texts.into_iter().filter(|m| filters.keeps(m)).collect();
-    let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
-
-    let by_id: HashMap<i64, &Member> = members
-        .iter()
-        .filter(|m| m.score_set_id.is_some())
-        .map(|m| (m.assessment_id, m))
-        .collect();
-    let rows: Vec<ScoreRow> = load_domain_scores(conn, filters, scope)?
-        .into_iter()
-        .filter(|r| by_id.contains_key(&r.assessment_id))
-        .collect();
+    let figures = group_figures(conn, filters, scope, None)?;
+    let breakdowns = match by {
+        Some(by) => group_figures(conn, filters, scope, Some(by))?,
+        None => BTreeMap::new(),
+    };
+    let icbs = icbs_by_id(
+        conn,
+        breakdowns.keys().filter_map(|(_, _, _, g)| match g {
+            Group::Icb(i) => *i,
+            _ => None,
+        }),
+    )?;
+    let figure = |version: i64, level: &str, key: &str| {
+        figures
+            .get(&(version, level.to_string(), key.to_string(), Group::All))
+            .cloned()
+    };
 
     let mut versions = Versions::default();
-    let version_ids: BTreeSet<i64> = members.iter().map(|m| m.version_id).collect();
     let mut blocks = Vec::new();
-    for vid in version_ids {
+    for (&vid, &(members, submitted)) in &of_version {
         let version = versions.get(conn, vid)?;
-        let of_version: Vec<&Member> = members.iter().filter(|m| m.version_id == vid).collect();
-        let domain_stats = summarise_by(
-            rows.iter()
-                .filter(|r| r.version_id == vid)
-                .filter_map(|r| Some((r.domain_key.as_str(), r.score?))),
-        );
         let domains = version
             .questionnaire
             .domains
@@ -1135,106 +1472,66 @@ pub fn national(
                 (
                     d.key.clone(),
                     d.title.clone(),
-                    domain_stats.get(d.key.as_str()).cloned(),
+                    figure(vid, "domain", &d.key),
                 )
             })
             .collect();
-        let overall = stats::summarise(
-            &of_version
-                .iter()
-                .filter(|m| m.score_set_id.is_some())
-                .filter_map(|m| m.overall)
-                .collect::<Vec<_>>(),
-        );
         let mut breakdown: BTreeMap<String, BTreeMap<String, GroupStats>> = BTreeMap::new();
-        if let Some(by) = by {
-            let grouped =
-                summarise_by(rows.iter().filter(|r| r.version_id == vid).filter_map(|r| {
-                    let m = by_id.get(&r.assessment_id)?;
-                    Some(((r.domain_key.clone(), group_label(by, m, &icbs)), r.score?))
-                }));
-            for ((domain, group), s) in grouped {
-                breakdown.entry(domain).or_default().insert(group, s);
+        for ((v, level, key, group), s) in &breakdowns {
+            if *v == vid && level == "domain" {
+                breakdown
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(group_label(group, &icbs), s.clone());
             }
         }
         blocks.push(VersionBlock {
-            members: of_version.len(),
-            submitted: of_version
-                .iter()
-                .filter(|m| m.score_set_id.is_some())
-                .count(),
+            members,
+            submitted,
+            overall: figure(vid, "overall", "overall"),
             version,
             domains,
-            overall,
             breakdown,
         });
     }
     Ok(National {
         counts,
-        members,
+        listed: of_version.values().map(|(members, _)| members).sum(),
         blocks,
-        icbs,
     })
 }
 
-/// Order members for the list; ties fall back to name then assessment id, so pages are
-/// stable. Missing values sort last either way. Lower-cased names are made once per member,
-/// not once per comparison (30,000 organisations: a million allocations saved), and the sort
-/// moves small keys, not members.
-pub fn sort_members(
-    members: &mut Vec<Member>,
-    key: SortKey,
-    descending: bool,
-    icbs: &HashMap<i64, Icb>,
-) {
-    use std::cmp::Ordering;
-    fn opt<T: PartialOrd>(a: Option<T>, b: Option<T>, descending: bool) -> Ordering {
-        match (a, b) {
-            (Some(a), Some(b)) => {
-                let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
-                if descending {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-    }
-    let icb_name = |m: &Member| {
-        m.icb_id
-            .and_then(|i| icbs.get(&i))
-            .map(|i| i.name.to_lowercase())
-    };
-    // Sort small keys that point at the members, then move each member once.
-    let mut keyed: Vec<(String, Option<String>, usize)> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.to_lowercase(), icb_name(m), i))
-        .collect();
-    keyed.sort_by(|(a_name, a_icb, ai), (b_name, b_icb, bi)| {
-        let (a, b) = (&members[*ai], &members[*bi]);
-        let primary = match key {
-            SortKey::Name => opt(Some(a_name), Some(b_name), descending),
-            SortKey::Code => opt(Some(&a.ods_code), Some(&b.ods_code), descending),
-            SortKey::Setting => opt(Some(&a.setting), Some(&b.setting), descending),
-            SortKey::Icb => opt(a_icb.as_ref(), b_icb.as_ref(), descending),
-            SortKey::Region => opt(a.region.as_ref(), b.region.as_ref(), descending),
-            SortKey::Status => opt(Some(a.report_status), Some(b.report_status), descending),
-            SortKey::Submitted => opt(a.submitted_at, b.submitted_at, descending),
-            SortKey::Overall => opt(a.overall, b.overall, descending),
-        };
-        primary
-            .then_with(|| a_name.cmp(b_name))
-            .then_with(|| a.assessment_id.cmp(&b.assessment_id))
-    });
-    let mut slots: Vec<Option<Member>> = std::mem::take(members).into_iter().map(Some).collect();
-    *members = keyed
-        .into_iter()
-        .filter_map(|(_, _, i)| slots.get_mut(i).and_then(Option::take))
-        .collect();
+/// One page of the national or group view's list ([`National::listed`] says how long the
+/// list is).
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub members: Vec<Member>,
+    /// The ICBs the page's members were in.
+    pub icbs: HashMap<i64, Icb>,
+}
+
+/// The members in the filters and the scope, sorted by `key`, `limit` of them from `offset`.
+pub fn list(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    (key, descending): (SortKey, bool),
+    offset: i64,
+    limit: i64,
+) -> Result<Listing, AppError> {
+    let (members, _) = load_members(
+        conn,
+        filters,
+        scope,
+        Window {
+            order: Some((key, descending)),
+            offset: Some(offset),
+            limit: Some(limit),
+            ..Window::default()
+        },
+    )?;
+    let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
+    Ok(Listing { members, icbs })
 }
 
 /// What the filter lists offer within a scope: cycles (newest first), settings, regions and
@@ -1257,31 +1554,22 @@ pub fn options(conn: &mut DbConnection, scope: &Scope) -> Result<Options, AppErr
         .distinct()
         .order(cycle_versions::setting.asc())
         .load(conn)?;
-    let empty = Filters::default();
-    let regions: Vec<Option<String>> = restrict!(
+    // Regions and ICBs in one scan: an ICB is in one region, so the pairs are few.
+    let seen: Vec<(Option<String>, Option<i64>)> = restrict!(
         assessments::table
-            .select(assessments::region)
+            .select((assessments::region, assessments::icb_id))
             .distinct()
             .into_boxed(),
-        &empty,
+        &Filters::default(),
         scope
     )
     .load(conn)?;
-    let icb_ids: Vec<Option<i64>> = restrict!(
-        assessments::table
-            .select(assessments::icb_id)
-            .distinct()
-            .into_boxed(),
-        &empty,
-        scope
-    )
-    .load(conn)?;
-    let mut icbs: Vec<Icb> = icbs_by_id(conn, icb_ids.into_iter().flatten())?
+    let regions: BTreeSet<String> = seen.iter().filter_map(|(r, _)| r.clone()).collect();
+    let mut icbs: Vec<Icb> = icbs_by_id(conn, seen.iter().filter_map(|(_, i)| *i))?
         .into_values()
         .collect();
     icbs.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut regions: Vec<String> = regions.into_iter().flatten().collect();
-    regions.sort();
+    let regions: Vec<String> = regions.into_iter().collect();
     Ok(Options {
         cycles: cycles
             .into_iter()
@@ -1693,11 +1981,7 @@ pub fn trends(
             ..Window::default()
         },
     )?;
-    let members: HashMap<i64, Member> = members
-        .into_iter()
-        .filter(|m| filters.keeps_text(m))
-        .map(|m| (m.assessment_id, m))
-        .collect();
+    let members: HashMap<i64, Member> = members.into_iter().map(|m| (m.assessment_id, m)).collect();
     let rows: Vec<ScoreRow> = load_domain_scores(conn, &filters, scope)?
         .into_iter()
         .filter(|r| members.contains_key(&r.assessment_id))

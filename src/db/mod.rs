@@ -68,6 +68,25 @@ macro_rules! with_concrete_connection {
 }
 pub(crate) use with_concrete_connection;
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL `lower()`, the same on both backends, for case-insensitive text filters (SQLite's
+    /// folds ASCII letters only).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `%` and `_` are wildcards in SQL `LIKE`; this makes them literal (with `\` as the escape).
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A parsed `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

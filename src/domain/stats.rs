@@ -35,27 +35,57 @@ pub const METHOD: &str = "Mean of member scores; median and quartiles by linear 
 pub fn summarise(values: &[f64]) -> Option<GroupStats> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
-    let min = *sorted.first()?;
-    let max = *sorted.last()?;
-    let count = sorted.len();
-    let mean = sorted.iter().sum::<f64>() / count as f64;
+    let sum = sorted.iter().sum::<f64>();
+    from_order_statistics(sorted.len(), sum, |i| sorted.get(i).copied())
+}
+
+/// The ranks (0-based, ascending) of the values [`from_order_statistics`] reads: the least,
+/// the greatest, and the two either side of each quartile. The database computes group
+/// figures by returning only the values at these ranks (`reports::group_figures`), so the
+/// method lives here once.
+pub fn ranks_read(count: usize) -> [usize; 8] {
+    let last = count.saturating_sub(1);
+    [
+        0,
+        last,
+        last / 4,
+        last / 4 + 1,
+        last / 2,
+        last / 2 + 1,
+        3 * last / 4,
+        3 * last / 4 + 1,
+    ]
+}
+
+/// The summary of `count` finite values summing (in ascending order) to `sum`, where `at(i)`
+/// is the value of rank `i` for every rank [`ranks_read`] names; `None` when `count` is 0.
+pub fn from_order_statistics(
+    count: usize,
+    sum: f64,
+    at: impl Fn(usize) -> Option<f64>,
+) -> Option<GroupStats> {
+    let last = count.checked_sub(1)?;
     Some(GroupStats {
         count,
-        mean,
-        median: quantile(&sorted, 0.5)?,
-        q1: quantile(&sorted, 0.25)?,
-        q3: quantile(&sorted, 0.75)?,
-        min,
-        max,
+        mean: sum / count as f64,
+        median: quantile(count, 0.5, &at)?,
+        q1: quantile(count, 0.25, &at)?,
+        q3: quantile(count, 0.75, &at)?,
+        min: at(0)?,
+        max: at(last)?,
     })
 }
 
-/// The type 7 quantile of sorted, non-empty values.
-fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
-    let h = (sorted.len().checked_sub(1)? as f64) * p;
+/// The type 7 quantile of `count` (at least one) sorted values read through `at`.
+fn quantile(count: usize, p: f64, at: &impl Fn(usize) -> Option<f64>) -> Option<f64> {
+    let h = (count.checked_sub(1)? as f64) * p;
     let lower = h.floor();
-    let low = *sorted.get(lower as usize)?;
-    let high = sorted.get(lower as usize + 1).copied().unwrap_or(low);
+    let low = at(lower as usize)?;
+    let high = if lower as usize + 1 < count {
+        at(lower as usize + 1)?
+    } else {
+        low
+    };
     Some(low + (h - lower) * (high - low))
 }
 
@@ -106,6 +136,19 @@ mod tests {
             prop_assert!(s.min <= s.mean && s.mean <= s.max);
             values.reverse();
             prop_assert_eq!(summarise(&values).unwrap(), s);
+        }
+
+        /// Reading only the ranks `ranks_read` names gives the full summary.
+        #[test]
+        fn the_ranks_read_suffice(mut values in prop::collection::vec(-1e6f64..1e6, 1..60)) {
+            values.sort_by(f64::total_cmp);
+            let full = summarise(&values).unwrap();
+            let ranks = ranks_read(values.len());
+            let sum: f64 = values.iter().sum();
+            let picked = from_order_statistics(values.len(), sum, |i| {
+                ranks.contains(&i).then(|| values.get(i).copied()).flatten()
+            });
+            prop_assert_eq!(picked, Some(full));
         }
     }
 }

@@ -326,11 +326,10 @@ pub fn next_rows(
             submitted_only: true,
             after_id: cursor.after_id,
             limit: Some(limit),
-            organisation_id: None,
+            ..Window::default()
         },
     )?;
     let read = members.len();
-    let members: Vec<Member> = members.into_iter().filter(|m| filters.keeps(m)).collect();
     let rows = page_rows(conn, kind, &members, &mut cursor.versions)?;
     cursor.after_id = last.or(cursor.after_id);
     cursor.finished = (read as i64) < limit;

@@ -7,11 +7,7 @@ use crate::web::errors::urlencode;
 
 pub const PAGE_SIZE: i64 = 50;
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    /// SQL `lower()`, the same on both backends, for case-insensitive text filters.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
+pub use crate::db::{like_escape, lower};
 
 /// The page asked for, from 1; anything unreadable or out of range is the first page.
 pub fn page_number(raw: Option<&str>) -> i64 {
@@ -78,18 +74,6 @@ pub fn pagination(base: &str, filters: &[(&str, &str)], page: i64, total: i64) -
         "next": (page < pages).then(|| link(page + 1)),
         "several": pages > 1,
     })
-}
-
-/// `%` and `_` are wildcards in SQL `LIKE`; this makes them literal (with `\` as the escape).
-pub fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -260,19 +260,38 @@ pub async fn national(
     let by = reports::parse_group_by(&raw.by)?;
     let sort_raw = raw.sort.trim().to_string();
     let s = scope.clone();
-    let (filters, options, mut view, scope_text) = state
+    let filters = state
         .db
         .read(move |conn| {
             let mut filters = reports::resolve_filters(conn, &raw)?;
             if filters.cycle.is_none() {
                 filters.cycle = reports::latest_cycle(conn)?;
             }
-            let options = reports::options(conn, &s)?;
-            let view = reports::national(conn, &filters, &s, by)?;
-            let scope_text = describe_scope(conn, &s)?;
-            Ok((filters, options, view, scope_text))
+            Ok(filters)
         })
         .await?;
+    // The figures and the rest of the page on two connections at once: each is a few
+    // queries over every organisation in the filters, and neither needs the other.
+    let (f, s2) = (filters.clone(), s.clone());
+    let figures = state
+        .db
+        .read(move |conn| reports::national(conn, &f, &s2, by));
+    let f = filters.clone();
+    let rest = state.db.read(move |conn| {
+        let options = reports::options(conn, &s)?;
+        let listing = reports::list(
+            conn,
+            &f,
+            &s,
+            (sort, descending),
+            listing::offset(page_no),
+            PAGE_SIZE,
+        )?;
+        let scope_text = describe_scope(conn, &s)?;
+        Ok((options, listing, scope_text))
+    });
+    let (view, (options, listing, scope_text)) =
+        futures_util::future::try_join(figures, rest).await?;
 
     let mut pairs = filters.pairs();
     if let Some(b) = by {
@@ -295,21 +314,17 @@ pub async fn national(
     let total: usize = view.counts.values().sum();
     let blocks = national_blocks(&view, by);
 
-    reports::sort_members(&mut view.members, sort, descending, &view.icbs);
-    let listed = view.members.len() as i64;
-    let start = usize::try_from(listing::offset(page_no)).unwrap_or(usize::MAX);
-    let rows: Vec<Value> = view
+    let listed = view.listed as i64;
+    let rows: Vec<Value> = listing
         .members
         .iter()
-        .skip(start)
-        .take(PAGE_SIZE as usize)
         .map(|m| {
             let decimals = view
                 .blocks
                 .iter()
                 .find(|b| b.version.summary.id == m.version_id)
                 .map_or(1, |b| b.version.questionnaire.decimals);
-            let icb = m.icb_id.and_then(|i| view.icbs.get(&i));
+            let icb = m.icb_id.and_then(|i| listing.icbs.get(&i));
             json!({
                 "name": m.name, "ods_code": m.ods_code, "setting": m.setting,
                 "href": format!("{BASE}/organisations/{}?cycle={}&setting={}", m.organisation_id, m.cycle_id, m.setting),

@@ -17,6 +17,7 @@ mod authorisation;
 mod cli;
 mod foundation;
 mod mail;
+mod national;
 mod people;
 mod registry;
 mod reminders;

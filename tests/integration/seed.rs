@@ -23,7 +23,7 @@ use crate::helpers::{backends, TestApp, TestDb};
 
 const ORGS: usize = 40;
 
-fn run_seed(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run_seed(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
     dma()
         .current_dir(dir)
         .env("DATABASE_URL", db.url_string())

@@ -105,7 +105,7 @@ pub async fn list(
         .db
         .read(move |conn| {
             let checked = reports::resolve_filters(conn, &raw)?;
-            let (mut members, _) = reports::load_members(
+            let (members, _) = reports::load_members(
                 conn,
                 &checked,
                 &Scope::All,
@@ -114,9 +114,6 @@ pub async fn list(
                     ..Window::default()
                 },
             )?;
-            if let Some(status) = checked.status {
-                members.retain(|m| m.report_status == status);
-            }
             Ok(members)
         })
         .await?;

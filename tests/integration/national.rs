@@ -1,0 +1,433 @@
+//! The national and group view computed by the database (`reports::national`, `reports::list`)
+//! against the same figures worked out here in memory from every member and score row, the way
+//! the view was computed before it moved into SQL: on seeded data (`dma demo seed`) with late
+//! submissions, overdue and extended deadlines, for every status filter, text filters, group
+//! scopes and breakdowns, on both backends.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diesel::prelude::*;
+use dma::db::schema::assessments;
+use dma::db::DbConnection;
+use dma::domain::stats::{self, GroupStats};
+use dma::reports::{
+    self, CycleRef, Filters, GroupBy, Member, ReportStatus, Scope, SortKey, Window,
+};
+
+use crate::helpers::{backends, TestDb};
+use crate::seed::run_seed;
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-9, "{what}: {a} != {b}");
+}
+
+/// The two summaries are both missing, or equal (to 1e-9 in their numbers).
+pub(crate) fn same_stats(got: Option<&GroupStats>, expected: Option<&GroupStats>, what: &str) {
+    match (got, expected) {
+        (None, None) => {}
+        (Some(g), Some(e)) => {
+            assert_eq!(g.count, e.count, "{what} count");
+            for (a, b, name) in [
+                (g.mean, e.mean, "mean"),
+                (g.median, e.median, "median"),
+                (g.q1, e.q1, "q1"),
+                (g.q3, e.q3, "q3"),
+                (g.min, e.min, "min"),
+                (g.max, e.max, "max"),
+            ] {
+                close(a, b, &format!("{what} {name}"));
+            }
+        }
+        (g, e) => panic!("{what}: {g:?} != {e:?}"),
+    }
+}
+
+/// Every member in the cycle and scope, the status and text filters applied here.
+fn members_in(conn: &mut DbConnection, filters: &Filters, scope: &Scope) -> Vec<Member> {
+    let unfiltered = Filters {
+        status: None,
+        q: None,
+        ..filters.clone()
+    };
+    let (all, _) = reports::load_members(conn, &unfiltered, scope, Window::default()).unwrap();
+    all.into_iter()
+        .filter(|m| match &filters.q {
+            None => true,
+            Some(q) => {
+                let q = q.to_lowercase();
+                m.name.to_lowercase().contains(&q) || m.ods_code.to_lowercase().starts_with(&q)
+            }
+        })
+        .collect()
+}
+
+/// One version's figures: members, submitted, domain figures, overall figure, breakdown.
+type ExpectedBlock = (
+    usize,
+    usize,
+    BTreeMap<String, GroupStats>,
+    Option<GroupStats>,
+    BTreeMap<(String, String), GroupStats>,
+);
+
+/// The national view worked out in memory.
+struct Expected {
+    counts: BTreeMap<ReportStatus, usize>,
+    blocks: BTreeMap<i64, ExpectedBlock>,
+}
+
+fn expected(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+) -> Expected {
+    let texts = members_in(conn, filters, scope);
+    let mut counts: BTreeMap<ReportStatus, usize> =
+        ReportStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+    for m in &texts {
+        *counts.entry(m.report_status).or_default() += 1;
+    }
+    let members: Vec<Member> = texts
+        .into_iter()
+        .filter(|m| filters.status.is_none_or(|s| s == m.report_status))
+        .collect();
+    let scored: HashMap<i64, &Member> = members
+        .iter()
+        .filter(|m| m.score_set_id.is_some())
+        .map(|m| (m.assessment_id, m))
+        .collect();
+    let icbs = reports::icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id)).unwrap();
+    let unfiltered = Filters {
+        status: None,
+        q: None,
+        ..filters.clone()
+    };
+    let rows = reports::load_domain_scores(conn, &unfiltered, scope).unwrap();
+    let mut blocks = BTreeMap::new();
+    let versions: BTreeSet<i64> = members.iter().map(|m| m.version_id).collect();
+    for v in versions {
+        let of_version: Vec<&Member> = members.iter().filter(|m| m.version_id == v).collect();
+        let mut domains: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.version_id == v) {
+            let (Some(m), Some(score)) = (scored.get(&r.assessment_id), r.score) else {
+                continue;
+            };
+            domains.entry(r.domain_key.clone()).or_default().push(score);
+            if let Some(by) = by {
+                let label = match by {
+                    GroupBy::Setting => m.setting.clone(),
+                    GroupBy::Region => m.region.clone().unwrap_or_else(|| "(no region)".into()),
+                    GroupBy::Icb => m.icb_id.and_then(|i| icbs.get(&i)).map_or_else(
+                        || "(no ICB)".into(),
+                        |i| format!("{} ({})", i.name, i.ods_code),
+                    ),
+                };
+                groups
+                    .entry((r.domain_key.clone(), label))
+                    .or_default()
+                    .push(score);
+            }
+        }
+        let overall: Vec<f64> = of_version
+            .iter()
+            .filter(|m| m.score_set_id.is_some())
+            .filter_map(|m| m.overall)
+            .collect();
+        blocks.insert(
+            v,
+            (
+                of_version.len(),
+                of_version
+                    .iter()
+                    .filter(|m| m.score_set_id.is_some())
+                    .count(),
+                domains
+                    .into_iter()
+                    .filter_map(|(k, xs)| Some((k, stats::summarise(&xs)?)))
+                    .collect(),
+                stats::summarise(&overall),
+                groups
+                    .into_iter()
+                    .filter_map(|(k, xs)| Some((k, stats::summarise(&xs)?)))
+                    .collect(),
+            ),
+        );
+    }
+    Expected { counts, blocks }
+}
+
+fn check_view(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+    what: &str,
+) {
+    let want = expected(conn, filters, scope, by);
+    let got = reports::national(conn, filters, scope, by).unwrap();
+    assert_eq!(got.counts, want.counts, "{what}: counts");
+    let listed: usize = want.blocks.values().map(|b| b.0).sum();
+    assert_eq!(got.listed, listed, "{what}: listed");
+    let versions: Vec<i64> = got.blocks.iter().map(|b| b.version.summary.id).collect();
+    assert_eq!(
+        versions,
+        want.blocks.keys().copied().collect::<Vec<_>>(),
+        "{what}: versions"
+    );
+    for block in &got.blocks {
+        let (members, submitted, domains, overall, groups) =
+            &want.blocks[&block.version.summary.id];
+        assert_eq!(
+            (block.members, block.submitted),
+            (*members, *submitted),
+            "{what}: members, submitted"
+        );
+        for (key, _, figures) in &block.domains {
+            same_stats(
+                figures.as_ref(),
+                domains.get(key),
+                &format!("{what}: {key}"),
+            );
+        }
+        same_stats(
+            block.overall.as_ref(),
+            overall.as_ref(),
+            &format!("{what}: overall"),
+        );
+        let got_groups: BTreeMap<(String, String), GroupStats> = block
+            .breakdown
+            .iter()
+            .flat_map(|(d, gs)| {
+                gs.iter()
+                    .map(move |(g, s)| ((d.clone(), g.clone()), s.clone()))
+            })
+            .collect();
+        assert_eq!(
+            got_groups.keys().collect::<Vec<_>>(),
+            groups.keys().collect::<Vec<_>>(),
+            "{what}: breakdown groups"
+        );
+        for (k, s) in &got_groups {
+            same_stats(Some(s), groups.get(k), &format!("{what}: {k:?}"));
+        }
+    }
+}
+
+/// The value a list sorts on, as the list shows it (None sorts last either way).
+fn sort_value(m: &Member, key: SortKey, icbs: &HashMap<i64, String>) -> Option<String> {
+    match key {
+        SortKey::Name => Some(m.name.to_lowercase()),
+        SortKey::Code => Some(m.ods_code.clone()),
+        SortKey::Setting => Some(m.setting.clone()),
+        SortKey::Icb => m
+            .icb_id
+            .and_then(|i| icbs.get(&i))
+            .map(|n| n.to_lowercase()),
+        SortKey::Region => m.region.clone(),
+        SortKey::Status => Some(format!("{:?}", m.report_status as u8)),
+        SortKey::Submitted => m.submitted_at.map(|t| t.to_string()),
+        // Scores are not negative, so their bits order as they do.
+        SortKey::Overall => m.overall.map(|x| {
+            assert!(x >= 0.0);
+            format!("{:016x}", x.to_bits())
+        }),
+    }
+}
+
+fn check_list(conn: &mut DbConnection, filters: &Filters, scope: &Scope, what: &str) {
+    let members = members_in(conn, filters, scope);
+    let want: Vec<&Member> = members
+        .iter()
+        .filter(|m| filters.status.is_none_or(|s| s == m.report_status))
+        .collect();
+    let icbs: HashMap<i64, String> =
+        reports::icbs_by_id(conn, want.iter().filter_map(|m| m.icb_id))
+            .unwrap()
+            .into_iter()
+            .map(|(id, i)| (id, i.name))
+            .collect();
+    let by_id: HashMap<i64, &&Member> = want.iter().map(|m| (m.assessment_id, m)).collect();
+    for key in SortKey::ALL {
+        for descending in [false, true] {
+            let what = format!("{what}, sorted by {key:?} descending {descending}");
+            let mut seen = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page =
+                    reports::list(conn, filters, scope, (key, descending), offset, 7).unwrap();
+                for m in &page.members {
+                    if let Some(i) = m.icb_id {
+                        assert!(page.icbs.contains_key(&i), "{what}: ICB of a listed member");
+                    }
+                }
+                seen.extend(page.members.iter().map(|m| m.assessment_id));
+                if page.members.len() < 7 {
+                    break;
+                }
+                offset += 7;
+            }
+            let unique: BTreeSet<i64> = seen.iter().copied().collect();
+            assert_eq!(unique.len(), seen.len(), "{what}: a member listed twice");
+            assert_eq!(
+                unique,
+                by_id.keys().copied().collect::<BTreeSet<_>>(),
+                "{what}: the pages together are the filtered members"
+            );
+            // In order: present values first, ascending or descending, then ties by name.
+            let keys: Vec<(bool, Option<String>, String)> = seen
+                .iter()
+                .map(|id| {
+                    let m = by_id[id];
+                    let v = sort_value(m, key, &icbs);
+                    (v.is_none(), v, m.name.to_lowercase())
+                })
+                .collect();
+            for pair in keys.windows(2) {
+                let ((a_none, a, a_name), (b_none, b, b_name)) = (&pair[0], &pair[1]);
+                assert!(
+                    a_none <= b_none,
+                    "{what}: a missing value before a present one"
+                );
+                if a_none == b_none && a == b {
+                    assert!(a_name <= b_name, "{what}: ties not by name: {pair:?}");
+                } else if a_none == b_none {
+                    assert_eq!(a < b, !descending, "{what}: out of order: {pair:?}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_database_figures_and_list_equal_the_in_memory_method() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_seed(&db, dir.path(), &["--orgs", "90", "--cycles", "2"]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut conn = db.connect();
+        let cycles: Vec<(i64, String)> = dma::db::schema::cycles::table
+            .order(dma::db::schema::cycles::opens_on.asc())
+            .select((dma::db::schema::cycles::id, dma::db::schema::cycles::label))
+            .load(&mut conn)
+            .unwrap();
+        let (old, open) = (cycles[0].clone(), cycles[1].clone());
+        // Deadlines moved: three open-cycle assessments not yet submitted are overdue, and
+        // three of last cycle's unsubmitted ones were given until far in the future.
+        for (cycle, date) in [(open.0, "2001-01-01"), (old.0, "2999-01-01")] {
+            let ids: Vec<i64> = assessments::table
+                .filter(assessments::cycle_id.eq(cycle))
+                .filter(assessments::status.ne("submitted"))
+                .order(assessments::id)
+                .limit(3)
+                .select(assessments::id)
+                .load(&mut conn)
+                .unwrap();
+            assert_eq!(ids.len(), 3, "[{backend}]");
+            diesel::update(assessments::table.filter(assessments::id.eq_any(ids)))
+                .set(assessments::deadline_override.eq(Some(
+                    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+                )))
+                .execute(&mut conn)
+                .unwrap();
+        }
+
+        // The status SQL agrees with ReportStatus::of for every assessment of every cycle.
+        let all = members_in(&mut conn, &Filters::default(), &Scope::All);
+        let mut statuses = BTreeSet::new();
+        for status in ReportStatus::ALL {
+            let filters = Filters {
+                status: Some(status),
+                ..Filters::default()
+            };
+            let (got, _) =
+                reports::load_members(&mut conn, &filters, &Scope::All, Window::default()).unwrap();
+            let want: Vec<i64> = all
+                .iter()
+                .filter(|m| m.report_status == status)
+                .map(|m| m.assessment_id)
+                .collect();
+            assert_eq!(
+                got.iter().map(|m| m.assessment_id).collect::<Vec<_>>(),
+                want,
+                "[{backend}] {status:?}"
+            );
+            if !want.is_empty() {
+                statuses.insert(status);
+            }
+        }
+        assert_eq!(statuses.len(), 4, "[{backend}] the data has every status");
+
+        let icb = all.iter().find_map(|m| m.icb_id).unwrap();
+        let region = all.iter().find_map(|m| m.region.clone()).unwrap();
+        let word = all[0]
+            .name
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_uppercase();
+        let scopes = [
+            Scope::All,
+            Scope::Group {
+                icb_id: Some(icb),
+                region: None,
+            },
+            Scope::Group {
+                icb_id: None,
+                region: Some(region.clone()),
+            },
+        ];
+        for (id, label) in [&old, &open] {
+            let cycle = Some(CycleRef {
+                id: *id,
+                label: label.clone(),
+                opens_on: chrono::NaiveDate::default(),
+            });
+            for q in [None, Some("b0000".to_string()), Some(word.clone())] {
+                for status in [None].into_iter().chain(ReportStatus::ALL.map(Some)) {
+                    let filters = Filters {
+                        cycle: cycle.clone(),
+                        status,
+                        q: q.clone(),
+                        ..Filters::default()
+                    };
+                    for scope in &scopes {
+                        let what = format!("[{backend}] {label} q={q:?} {status:?} {scope:?}");
+                        check_view(&mut conn, &filters, scope, None, &what);
+                    }
+                    for by in [GroupBy::Setting, GroupBy::Region, GroupBy::Icb] {
+                        let what = format!("[{backend}] {label} q={q:?} {status:?} by {by:?}");
+                        check_view(&mut conn, &filters, &Scope::All, Some(by), &what);
+                    }
+                }
+            }
+            let filters = Filters {
+                cycle: cycle.clone(),
+                ..Filters::default()
+            };
+            check_list(
+                &mut conn,
+                &filters,
+                &Scope::All,
+                &format!("[{backend}] {label}"),
+            );
+            let late = Filters {
+                status: Some(ReportStatus::Late),
+                region: Some(region.clone()),
+                ..filters.clone()
+            };
+            check_list(
+                &mut conn,
+                &late,
+                &Scope::All,
+                &format!("[{backend}] {label} late"),
+            );
+        }
+    }
+}
