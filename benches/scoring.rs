@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use dma::domain::{answers, questionnaire, scoring};
 
 /// A question set of 10 domains x 10 questions cycling through every scored type, with a
@@ -76,5 +76,33 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// With `DMA_SCORE_TIMES=N`, score the bench assessment N times and exit instead of
+/// benchmarking: run under `valgrind --tool=callgrind` for N and for 0, the difference over N
+/// is the instructions one scoring takes, a count that does not depend on how busy the
+/// machine is (scripts/bench/run does this).
+fn count_mode() -> bool {
+    let Ok(times) = std::env::var("DMA_SCORE_TIMES") else {
+        return false;
+    };
+    let times: usize = times.parse().expect("DMA_SCORE_TIMES is a number");
+    let (q, raw) = hundred_questions();
+    let given = answers::validate(&q, &raw).expect("bench answers valid");
+    let mut overall = 0.0;
+    for _ in 0..times {
+        overall += scoring::score(black_box(&q), black_box(&given))
+            .overall
+            .score
+            .unwrap_or(0.0);
+    }
+    println!("scored {times} times (sum of overall scores {overall})");
+    true
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if !count_mode() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

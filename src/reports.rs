@@ -1202,9 +1202,10 @@ enum Group {
 /// What a group figure describes: version id, level (`domain` or `overall`), item key, group.
 type FigureKey = (i64, String, String, Group);
 
-/// `SELECT * FROM (ranked) AS ranked WHERE rn IN (...)`: of rows numbered within their
-/// group (`rn` from 0, `n` in the group), only those at the ranks [`stats::ranks_read`]
-/// names, so the database returns a handful of rows per group however many members it has.
+/// `SELECT * FROM (ranked) AS ranked WHERE ...`: of rows numbered within each whole group
+/// (`rn` from 0 of `n`) and within each breakdown group (`rn_group` of `n_group`), only those
+/// at a rank [`stats::ranks_read`] names in either, so the database returns a handful of rows
+/// per group however many members it has.
 struct OrderStatistics<Q>(Q);
 
 impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for OrderStatistics<Q> {
@@ -1214,6 +1215,16 @@ impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for OrderStat
 impl<Q> diesel::query_builder::QueryId for OrderStatistics<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+/// `rank IN (...)`: the ranks of [`stats::ranks_read`] for `count` values, in integer
+/// arithmetic on both backends.
+fn ranks_read_sql(rank: &str, count: &str) -> String {
+    let last = format!("({count} - 1)");
+    format!(
+        "{rank} IN (0, {last}, {last} / 4, {last} / 4 + 1, {last} / 2, {last} / 2 + 1, \
+         3 * {last} / 4, 3 * {last} / 4 + 1)"
+    )
 }
 
 impl<DB, Q> diesel::query_builder::QueryFragment<DB> for OrderStatistics<Q>
@@ -1227,18 +1238,18 @@ where
     ) -> QueryResult<()> {
         out.push_sql("SELECT * FROM (");
         self.0.walk_ast(out.reborrow())?;
-        // The ranks of stats::ranks_read, in integer arithmetic on both backends.
-        out.push_sql(
-            ") AS ranked WHERE rn IN (0, n - 1, (n - 1) / 4, (n - 1) / 4 + 1, (n - 1) / 2, \
-             (n - 1) / 2 + 1, 3 * (n - 1) / 4, 3 * (n - 1) / 4 + 1)",
-        );
+        out.push_sql(") AS ranked WHERE ");
+        out.push_sql(&ranks_read_sql("rn", "n"));
+        out.push_sql(" OR ");
+        out.push_sql(&ranks_read_sql("rn_group", "n_group"));
         Ok(())
     }
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for OrderStatistics<Q> {}
 
-/// `version id, level, item key, group name, group ICB, score, rank, count, sum`.
+/// `version id, level, item key, group name, group ICB, score`, then rank, count and sum in
+/// the whole group and in the breakdown group.
 type Ranked = (
     i64,
     String,
@@ -1246,16 +1257,19 @@ type Ranked = (
     Option<String>,
     Option<i64>,
     Option<f64>,
-    i64,
-    i64,
-    f64,
+    (i64, i64, f64),
+    (i64, i64, f64),
 );
 
+/// Order statistics being gathered for one group: count, ascending sum, values by rank.
+type Gathered = (usize, f64, BTreeMap<usize, f64>);
+
 /// The summary of the current domain and overall scores of the submitted assessments in the
-/// filters and the scope, per version, item and group ([`GroupBy`], or every member when
-/// `None`). The database ranks the scores and returns only the order statistics the method
-/// reads, with each group's count and ascending sum, so memory and transfer do not grow with
-/// the number of organisations.
+/// filters and the scope, per version and item: for every member ([`Group::All`]) and, with
+/// `by`, per group too. The database ranks the scores and returns only the order statistics
+/// the method reads, with each group's count and ascending sum, so memory and transfer do
+/// not grow with the number of organisations; one query serves both, as most of its cost is
+/// reading the scores.
 fn group_figures(
     conn: &mut DbConnection,
     filters: &Filters,
@@ -1276,13 +1290,20 @@ fn group_figures(
         Some(GroupBy::Region) => ("assessments.region", "CAST(NULL AS BIGINT)"),
         Some(GroupBy::Icb) => ("CAST(NULL AS TEXT)", "assessments.icb_id"),
     };
-    // One window, so one sort: in ascending score order, over the whole group. Summing in
-    // that order is what stats::summarise does.
-    let over = format!(
-        "OVER (PARTITION BY score_sets.questionnaire_version_id, scores.level, scores.item_key, \
-         {named}, {icb} ORDER BY scores.score \
-         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
-    );
+    // Each window in ascending score order over its whole group: summing in that order is
+    // what stats::summarise does. Without a breakdown the two windows are the same one.
+    let whole = "score_sets.questionnaire_version_id, scores.level, scores.item_key";
+    let window = |partition: &str| {
+        format!(
+            "OVER (PARTITION BY {partition} ORDER BY scores.score \
+             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+        )
+    };
+    let over = window(whole);
+    let over_group = match by {
+        None => over.clone(),
+        Some(_) => window(&format!("{whole}, {named}, {icb}")),
+    };
     let base = scores::table
         .inner_join(score_sets::table.inner_join(assessments::table))
         .left_join(submissions::table.on(its_submission()))
@@ -1310,28 +1331,47 @@ fn group_figures(
         sql::<Nullable<Text>>(&format!("{named} AS group_name")),
         sql::<Nullable<BigInt>>(&format!("{icb} AS group_icb")),
         scores::score,
-        sql::<BigInt>(&format!("ROW_NUMBER() {over} - 1 AS rn")),
-        sql::<BigInt>(&format!("COUNT(*) {over} AS n")),
-        sql::<Double>(&format!("SUM(scores.score) {over} AS total")),
+        (
+            sql::<BigInt>(&format!("ROW_NUMBER() {over} - 1 AS rn")),
+            sql::<BigInt>(&format!("COUNT(*) {over} AS n")),
+            sql::<Double>(&format!("SUM(scores.score) {over} AS total")),
+        ),
+        (
+            sql::<BigInt>(&format!("ROW_NUMBER() {over_group} - 1 AS rn_group")),
+            sql::<BigInt>(&format!("COUNT(*) {over_group} AS n_group")),
+            sql::<Double>(&format!("SUM(scores.score) {over_group} AS total_group")),
+        ),
     ));
     let rows: Vec<Ranked> = OrderStatistics(ranked).load(conn)?;
-    let mut picked: BTreeMap<FigureKey, (usize, f64, BTreeMap<usize, f64>)> = BTreeMap::new();
-    for (version, level, key, named, icb, score, rank, count, sum) in rows {
-        let (Some(score), Ok(rank), Ok(count)) =
-            (score, usize::try_from(rank), usize::try_from(count))
-        else {
+    let mut picked: BTreeMap<FigureKey, Gathered> = BTreeMap::new();
+    let mut gather = |key: FigureKey, score: f64, (rank, count, sum): (i64, i64, f64)| {
+        let (Ok(rank), Ok(count)) = (usize::try_from(rank), usize::try_from(count)) else {
+            return;
+        };
+        if stats::ranks_read(count).contains(&rank) {
+            picked
+                .entry(key)
+                .or_insert_with(|| (count, sum, BTreeMap::new()))
+                .2
+                .insert(rank, score);
+        }
+    };
+    for (version, level, key, named, icb, score, in_whole, in_group) in rows {
+        let Some(score) = score else {
             continue;
         };
-        let group = match by {
-            None => Group::All,
-            Some(GroupBy::Icb) => Group::Icb(icb),
-            Some(_) => Group::Named(named),
-        };
-        picked
-            .entry((version, level, key, group))
-            .or_insert_with(|| (count, sum, BTreeMap::new()))
-            .2
-            .insert(rank, score);
+        if let Some(by) = by {
+            let group = match by {
+                GroupBy::Icb => Group::Icb(icb),
+                _ => Group::Named(named),
+            };
+            gather(
+                (version, level.clone(), key.clone(), group),
+                score,
+                in_group,
+            );
+        }
+        gather((version, level, key, Group::All), score, in_whole);
     }
     Ok(picked
         .into_iter()
@@ -1442,14 +1482,10 @@ pub fn national(
             }
         }
     }
-    let figures = group_figures(conn, filters, scope, None)?;
-    let breakdowns = match by {
-        Some(by) => group_figures(conn, filters, scope, Some(by))?,
-        None => BTreeMap::new(),
-    };
+    let figures = group_figures(conn, filters, scope, by)?;
     let icbs = icbs_by_id(
         conn,
-        breakdowns.keys().filter_map(|(_, _, _, g)| match g {
+        figures.keys().filter_map(|(_, _, _, g)| match g {
             Group::Icb(i) => *i,
             _ => None,
         }),
@@ -1477,8 +1513,8 @@ pub fn national(
             })
             .collect();
         let mut breakdown: BTreeMap<String, BTreeMap<String, GroupStats>> = BTreeMap::new();
-        for ((v, level, key, group), s) in &breakdowns {
-            if *v == vid && level == "domain" {
+        for ((v, level, key, group), s) in &figures {
+            if *v == vid && level == "domain" && *group != Group::All {
                 breakdown
                     .entry(key.clone())
                     .or_default()

