@@ -2008,20 +2008,42 @@ pub fn trends(
         status: None,
         ..filters.clone()
     };
-    let (members, _) = load_members(
-        conn,
+    // Submitted assessments per (cycle, version), and their figures from the database.
+    let submitted: BTreeMap<(i64, i64), i64> = restrict!(
+        assessments::table
+            .inner_join(score_sets::table.on(current_score_set()))
+            .filter(assessments::status.eq("submitted"))
+            .group_by((assessments::cycle_id, assessments::questionnaire_version_id))
+            .select((
+                assessments::cycle_id,
+                assessments::questionnaire_version_id,
+                diesel::dsl::count_star(),
+            ))
+            .into_boxed(),
         &filters,
-        scope,
-        Window {
-            submitted_only: true,
-            ..Window::default()
-        },
-    )?;
-    let members: HashMap<i64, Member> = members.into_iter().map(|m| (m.assessment_id, m)).collect();
-    let rows: Vec<ScoreRow> = load_domain_scores(conn, &filters, scope)?
-        .into_iter()
-        .filter(|r| members.contains_key(&r.assessment_id))
-        .collect();
+        scope
+    )
+    .load::<(i64, i64, i64)>(conn)?
+    .into_iter()
+    .map(|(cycle, version, n)| ((cycle, version), n))
+    .collect();
+    // A query per cycle: each is parallel and sorts in memory, where one over every cycle
+    // (600,000 scores at national scale) sorted on disk, alone (measured: 880 ms against
+    // about 100 ms a cycle).
+    let mut figures: BTreeMap<(i64, i64, String, String), GroupStats> = BTreeMap::new();
+    for cycle_id in submitted.keys().map(|(c, _)| *c).collect::<BTreeSet<i64>>() {
+        let of_cycle = Filters {
+            cycle: Some(CycleRef {
+                id: cycle_id,
+                label: String::new(),
+                opens_on: NaiveDate::default(),
+            }),
+            ..filters.clone()
+        };
+        for ((version, level, key, _), s) in group_figures(conn, &of_cycle, scope, None)? {
+            figures.insert((cycle_id, version, level, key), s);
+        }
+    }
     let cycle_refs: HashMap<i64, CycleRef> = cycles::table
         .select((cycles::id, cycles::label, cycles::opens_on))
         .load::<(i64, String, NaiveDate)>(conn)?
@@ -2041,11 +2063,7 @@ pub fn trends(
     // Points: (cycle, version) pairs, grouped by questionnaire key.
     let mut versions = Versions::default();
     let mut families: BTreeMap<String, Vec<(NaiveDate, i64, i64)>> = BTreeMap::new();
-    let pairs: BTreeSet<(i64, i64)> = members
-        .values()
-        .map(|m| (m.cycle_id, m.version_id))
-        .collect();
-    for (cycle_id, version_id) in pairs {
+    for &(cycle_id, version_id) in submitted.keys() {
         let v = versions.get(conn, version_id)?;
         let opens = cycle_refs
             .get(&cycle_id)
@@ -2063,26 +2081,25 @@ pub fn trends(
         let mut points = Vec::new();
         for (_, cycle_id, version_id) in &list {
             let version = versions.get(conn, *version_id)?;
-            let in_point = |m: &Member| m.cycle_id == *cycle_id && m.version_id == *version_id;
-            let domains = summarise_by(rows.iter().filter_map(|r| {
-                let m = members.get(&r.assessment_id)?;
-                in_point(m).then_some((r.domain_key.clone(), r.score?))
-            }));
-            let overall_values: Vec<f64> = members
-                .values()
-                .filter(|m| in_point(m))
-                .filter_map(|m| m.overall)
-                .collect();
+            let of_point = |level: &'static str| {
+                figures
+                    .iter()
+                    .filter(move |((c, v, l, _), _)| c == cycle_id && v == version_id && l == level)
+                    .map(|((_, _, _, key), s)| (key.clone(), s.clone()))
+            };
             points.push(TrendPoint {
                 cycle: cycle_refs.get(cycle_id).cloned().unwrap_or(CycleRef {
                     id: *cycle_id,
                     label: cycle_id.to_string(),
                     opens_on: NaiveDate::default(),
                 }),
+                domains: of_point("domain").collect(),
+                overall: of_point("overall").next().map(|(_, s)| s),
                 version,
-                submitted: members.values().filter(|m| in_point(m)).count(),
-                domains,
-                overall: stats::summarise(&overall_values),
+                submitted: submitted
+                    .get(&(*cycle_id, *version_id))
+                    .and_then(|n| usize::try_from(*n).ok())
+                    .unwrap_or(0),
             });
         }
         let mut steps = Vec::new();
@@ -2104,25 +2121,35 @@ pub fn trends(
                         if keys.is_empty() {
                             return Ok(None);
                         }
-                        let sets: Vec<i64> = members
-                            .values()
-                            .filter(|m| {
-                                m.cycle_id == point.cycle.id
-                                    && m.version_id == point.version.summary.id
-                            })
-                            .filter_map(|m| m.score_set_id)
-                            .collect();
+                        let sets: Vec<i64> = restrict!(
+                            assessments::table
+                                .inner_join(score_sets::table.on(current_score_set()))
+                                .filter(assessments::status.eq("submitted"))
+                                .filter(assessments::cycle_id.eq(point.cycle.id))
+                                .filter(
+                                    assessments::questionnaire_version_id
+                                        .eq(point.version.summary.id),
+                                )
+                                .select(score_sets::id)
+                                .into_boxed(),
+                            &filters,
+                            scope
+                        )
+                        .load(conn)?;
+                        // The stored workings, a chunk of reports at a time.
                         let mut values = Vec::new();
-                        for (report, _) in stored_sets(conn, &sets)?.values() {
-                            let report = parse_report(report)?;
-                            if let Some(ds) = report.domains.iter().find(|x| x.key == d.key) {
-                                if let Some(s) = subset_score(
+                        for chunk in sets.chunks(IN_CHUNK) {
+                            for (report, _) in stored_sets(conn, chunk)?.values() {
+                                let report = parse_report(report)?;
+                                let Some(ds) = report.domains.iter().find(|x| x.key == d.key)
+                                else {
+                                    continue;
+                                };
+                                values.extend(subset_score(
                                     point.version.questionnaire.scale,
                                     &ds.explanation,
                                     &keys,
-                                ) {
-                                    values.push(s);
-                                }
+                                ));
                             }
                         }
                         Ok(stats::summarise(&values))

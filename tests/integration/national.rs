@@ -215,6 +215,40 @@ fn check_view(
     }
 }
 
+/// Year on year: each point's figures equal those worked out here from every member of its
+/// cycle and version.
+fn check_trends(conn: &mut DbConnection, filters: &Filters, scope: &Scope, what: &str) {
+    let trends = reports::trends(conn, filters, scope, false).unwrap();
+    let mut points = 0;
+    for trend in &trends {
+        for point in &trend.points {
+            points += 1;
+            let cycle = Filters {
+                cycle: Some(point.cycle.clone()),
+                ..filters.clone()
+            };
+            let want = expected(conn, &cycle, scope, None);
+            let (_, submitted, domains, overall, _) = &want.blocks[&point.version.summary.id];
+            let what = format!("{what} {}", point.cycle.label);
+            assert_eq!(point.submitted, *submitted, "{what}: submitted");
+            assert_eq!(
+                point.domains.keys().collect::<Vec<_>>(),
+                domains.keys().collect::<Vec<_>>(),
+                "{what}: domains"
+            );
+            for (key, s) in &point.domains {
+                same_stats(Some(s), domains.get(key), &format!("{what}: {key}"));
+            }
+            same_stats(
+                point.overall.as_ref(),
+                overall.as_ref(),
+                &format!("{what}: overall"),
+            );
+        }
+    }
+    assert!(points >= 2, "{what}: a point per cycle");
+}
+
 /// The value a list sorts on, as the list shows it (None sorts last either way).
 fn sort_value(m: &Member, key: SortKey, icbs: &HashMap<i64, String>) -> Option<String> {
     match key {
@@ -383,6 +417,22 @@ async fn the_database_figures_and_list_equal_the_in_memory_method() {
                 region: Some(region.clone()),
             },
         ];
+        check_trends(
+            &mut conn,
+            &Filters::default(),
+            &Scope::All,
+            &format!("[{backend}]"),
+        );
+        check_trends(
+            &mut conn,
+            &Filters {
+                region: Some(region.clone()),
+                q: Some(word.clone()),
+                ..Filters::default()
+            },
+            &scopes[1],
+            &format!("[{backend}] in a group"),
+        );
         for (id, label) in [&old, &open] {
             let cycle = Some(CycleRef {
                 id: *id,
