@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
-use dma::db::schema::assessments;
+use dma::db::schema::{assessments, scores};
 use dma::db::DbConnection;
 use dma::domain::stats::{self, GroupStats};
 use dma::reports::{
@@ -98,23 +98,37 @@ fn expected(
         .map(|m| (m.assessment_id, m))
         .collect();
     let icbs = reports::icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id)).unwrap();
-    let unfiltered = Filters {
-        status: None,
-        q: None,
-        ..filters.clone()
-    };
-    let rows = reports::load_domain_scores(conn, &unfiltered, scope).unwrap();
+    // The stored domain scores of the members whose scores count.
+    let sets: Vec<i64> = scored.values().filter_map(|m| m.score_set_id).collect();
+    let mut rows: Vec<(i64, String, Option<f64>)> = Vec::new();
+    for chunk in sets.chunks(500) {
+        rows.extend(
+            scores::table
+                .filter(scores::score_set_id.eq_any(chunk))
+                .filter(scores::level.eq("domain"))
+                .select((scores::score_set_id, scores::item_key, scores::score))
+                .load::<(i64, String, Option<f64>)>(conn)
+                .unwrap(),
+        );
+    }
+    let by_set: HashMap<i64, &Member> = scored
+        .values()
+        .filter_map(|m| Some((m.score_set_id?, *m)))
+        .collect();
     let mut blocks = BTreeMap::new();
     let versions: BTreeSet<i64> = members.iter().map(|m| m.version_id).collect();
     for v in versions {
         let of_version: Vec<&Member> = members.iter().filter(|m| m.version_id == v).collect();
         let mut domains: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut groups: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
-        for r in rows.iter().filter(|r| r.version_id == v) {
-            let (Some(m), Some(score)) = (scored.get(&r.assessment_id), r.score) else {
+        for (set, domain_key, score) in &rows {
+            let (Some(m), Some(score)) = (by_set.get(set), *score) else {
                 continue;
             };
-            domains.entry(r.domain_key.clone()).or_default().push(score);
+            if m.version_id != v {
+                continue;
+            }
+            domains.entry(domain_key.clone()).or_default().push(score);
             if let Some(by) = by {
                 let label = match by {
                     GroupBy::Setting => m.setting.clone(),
@@ -125,7 +139,7 @@ fn expected(
                     ),
                 };
                 groups
-                    .entry((r.domain_key.clone(), label))
+                    .entry((domain_key.clone(), label))
                     .or_default()
                     .push(score);
             }
@@ -247,6 +261,73 @@ fn check_trends(conn: &mut DbConnection, filters: &Filters, scope: &Scope, what:
         }
     }
     assert!(points >= 2, "{what}: a point per cycle");
+}
+
+/// An organisation report's peer groups (its setting nationally, its ICB, its region) equal
+/// the figures worked out here for the same cycle, setting, version and group.
+fn check_peers(conn: &mut DbConnection, member: &Member, what: &str) {
+    let viewer = reports::Viewer::Full {
+        sees_small_groups: true,
+    };
+    let outcome = reports::organisation_report(
+        conn,
+        member.organisation_id,
+        &viewer,
+        Some(member.cycle_id),
+        Some(&member.setting),
+    )
+    .unwrap();
+    let reports::Outcome::Report(report) = outcome else {
+        panic!("{what}: no report");
+    };
+    let icb = reports::icbs_by_id(conn, member.icb_id).unwrap();
+    let base = Filters {
+        cycle: Some(CycleRef {
+            id: member.cycle_id,
+            label: member.cycle_label.clone(),
+            opens_on: chrono::NaiveDate::default(),
+        }),
+        setting: Some(member.setting.clone()),
+        ..Filters::default()
+    };
+    let groups = [
+        ("setting", base.clone()),
+        (
+            "icb",
+            Filters {
+                icb: member.icb_id.and_then(|i| icb.get(&i).cloned()),
+                ..base.clone()
+            },
+        ),
+        (
+            "region",
+            Filters {
+                region: member.region.clone(),
+                ..base.clone()
+            },
+        ),
+    ];
+    assert_eq!(report.peers.len(), 3, "{what}: three peer groups");
+    for (kind, filters) in groups {
+        let peer = report.peers.iter().find(|p| p.kind == kind).unwrap();
+        let want = expected(conn, &filters, &Scope::All, None);
+        let (_, _, domains, overall, _) = &want.blocks[&member.version_id];
+        let what = format!("{what} {kind}");
+        assert_eq!(
+            peer.members,
+            overall.as_ref().map_or(0, |o| o.count),
+            "{what}"
+        );
+        assert!(!peer.withheld, "{what}");
+        assert_eq!(
+            peer.domains.keys().collect::<Vec<_>>(),
+            domains.keys().collect::<Vec<_>>(),
+            "{what}: domains"
+        );
+        for (key, s) in &peer.domains {
+            same_stats(Some(s), domains.get(key), &format!("{what}: {key}"));
+        }
+    }
 }
 
 /// The value a list sorts on, as the list shows it (None sorts last either way).
@@ -433,6 +514,13 @@ async fn the_database_figures_and_list_equal_the_in_memory_method() {
             &scopes[1],
             &format!("[{backend}] in a group"),
         );
+        for m in all.iter().filter(|m| m.score_set_id.is_some()).take(3) {
+            check_peers(
+                &mut conn,
+                m,
+                &format!("[{backend}] peers of {}", m.ods_code),
+            );
+        }
         for (id, label) in [&old, &open] {
             let cycle = Some(CycleRef {
                 id: *id,
