@@ -5,7 +5,9 @@
 //! 1. autosave at a given concurrency (requests per second, p50, p99), each virtual person
 //!    changing an answer of their own organisation's assessment, as a page's autosave does;
 //! 2. rendering a domain page; 3. submitting (sign-off, scoring, storing the scores);
-//! 4. the national benchmark view and the full CSV exports, as the auditor;
+//! 4. the national benchmark view (and, one request at a time, a closed cycle's, the view
+//!    by ICB, an organisation's report and year on year) and the full CSV exports, as the
+//!    auditor;
 //! 6. the server's memory (resident set sampled every 100 ms, and its peak as the kernel
 //!    counts it).
 //!
@@ -516,6 +518,43 @@ async fn main() -> Result<(), Error> {
         )
         .await,
     );
+
+    // The other report pages at the same scale, one request at a time: the national view of
+    // a closed cycle (cycle id 1, the oldest: all its organisations answered, so it has the
+    // most scores), broken down by ICB, one organisation's report and year on year.
+    let listed = auditors[0]
+        .client
+        .get(format!("{base}/reports"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let organisation = between(&listed, "href=\"/reports/organisations/", "?")
+        .ok_or("no organisation listed on the national view")?
+        .to_string();
+    for (key, path) in [
+        (
+            "4_national_view_closed_cycle",
+            "/reports?cycle=1".to_string(),
+        ),
+        ("4_national_view_by_icb", "/reports?by=icb".to_string()),
+        (
+            "4_organisation_report",
+            format!("/reports/organisations/{organisation}"),
+        ),
+        ("4_trends", "/reports/trends".to_string()),
+    ] {
+        results.insert(
+            key,
+            pages(
+                &auditors,
+                |_| format!("{base}{path}"),
+                Duration::from_secs(1),
+                o.seconds / 4,
+            )
+            .await,
+        );
+    }
 
     set_phase("exports");
     let mut exports = Vec::new();

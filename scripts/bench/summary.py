@@ -42,6 +42,17 @@ s = http["3_submit"]
 row("submit and score, per second; p50 / p99", f"{s['per_second']:.0f} ({s['requests']} submissions, {s['errors']} errors); {s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms", "(no target)", s["errors"] == 0)
 n = http["4_national_view"]
 row("national view p50 / p99", f"{n['p50_ms']:.0f} / {n['p99_ms']:.0f} ms", "under 300 ms", n["p99_ms"] < 300 and n["errors"] == 0)
+for key, what, target in [
+    ("4_national_view_closed_cycle", "national view, a closed cycle (every organisation submitted or late)", 300),
+    ("4_national_view_by_icb", "national view broken down by ICB", None),
+    ("4_organisation_report", "an organisation's report (peers nationally, in its ICB and region)", None),
+    ("4_trends", "year on year, every cycle", None),
+]:
+    r = http.get(key)
+    if r:
+        row(f"{what}: p50 / p99", f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms",
+            f"under {target} ms" if target else "(no target)",
+            r["errors"] == 0 and (target is None or r["p99_ms"] < target))
 for e in http["4_exports"]:
     name = e["url"].rsplit("/", 1)[-1]
     if "error" in e:
