@@ -9,10 +9,10 @@
 //! - **Group figures** are the plain mean of member organisations' stored scores for the same
 //!   questionnaire version, with the member count, median and quartiles
 //!   ([`stats::summarise`], [`stats::METHOD`]). Figures are never mixed across versions: a
-//!   page shows one block per version. The national and group view has the database rank the
-//!   scores and return only the ranks the method reads ([`stats::ranks_read`]), so it holds a
-//!   few rows per group whatever the number of organisations; the organisation report and
-//!   year on year summarise rows they load.
+//!   page shows one block per version. The database counts the distinct scores and returns
+//!   only the values at the ranks the method reads ([`stats::ranks_read`]), so the national
+//!   and group view, the organisation report's peers and year on year hold a few rows per
+//!   group whatever the number of organisations.
 //! - **Filters are SQL**, the text and status ones included, so lists page in the database.
 //!   The text filter folds case for ASCII letters only on SQLite (its `lower()`).
 //! - **Groups are those of the cycle**: an organisation counts in the ICB and region that
