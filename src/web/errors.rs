@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::error::{error_chain, AppError};
@@ -140,6 +140,7 @@ pub async fn render_errors(
         return Ok(res.map_into_boxed_body());
     }
     let described = describe(&res);
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
     let is_api = req.path().starts_with("/api/");
     let response = if is_api {
@@ -159,6 +160,10 @@ pub async fn render_errors(
     } else {
         page(&req, &described)
     };
+    let mut response = response;
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ServiceResponse::new(req, response))
 }
 
@@ -227,14 +232,51 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// The fallback for unknown routes.
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+/// The fallback for unknown routes: 405 with `Allow` when the path is one of
+/// [`super::ROUTES`] under another method, otherwise 404. (Actix matches a route's method as
+/// part of finding it, so a known address with the wrong method would otherwise be "not
+/// found".)
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.join(", ")))
+        .finish()
+}
+
+/// The methods [`super::ROUTES`] lists for `path`, in order, each once.
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    static ROUTES: std::sync::OnceLock<Vec<(&'static str, actix_web::dev::ResourceDef)>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        super::ROUTES
+            .iter()
+            .map(|(method, path)| (*method, actix_web::dev::ResourceDef::new(*path)))
+            .collect()
+    });
+    let mut allowed: Vec<&'static str> = routes
+        .iter()
+        .filter(|(_, def)| def.is_match(path))
+        .map(|(method, _)| *method)
+        .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    allowed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_address_lists_its_methods() {
+        assert_eq!(allowed_methods("/login"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/healthz"), ["GET"]);
+        assert_eq!(allowed_methods("/assessments/12"), ["GET"]);
+        assert!(allowed_methods("/no-such-thing").is_empty());
+    }
 
     #[test]
     fn urlencode_keeps_paths_readable_and_escapes_the_rest() {

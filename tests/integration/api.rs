@@ -328,6 +328,13 @@ async fn organisations_list_get_and_import_with_the_pages_permissions() {
         let admin = setup.as_(&app, ADMIN);
         let a = setup.world.org_a;
 
+        // A known address with a method it does not take: 405, saying which it does.
+        let wrong = admin
+            .send(Method::DELETE, "/api/v1/organisations", None)
+            .await;
+        wrong.problem(405, "method-not-allowed");
+        assert_eq!(wrong.headers["allow"], "GET", "[{backend}]");
+
         let all = admin.get("/api/v1/organisations").await.ok();
         let total = all["total"].as_i64().unwrap();
         assert!(total >= 2, "{all}");
