@@ -258,6 +258,51 @@ pub fn check_throttle(
     }
 }
 
+/// Checks the throttle and, when the attempt may go ahead, records it (for the account and
+/// the address) as failed until [`attempt_succeeded`] says otherwise; the ids of the rows
+/// written come back. Counting and recording in the caller's write transaction means parallel
+/// guesses cannot all pass the check before any is recorded: SQLite has one writer, and on
+/// PostgreSQL a transaction-scoped advisory lock per subject serialises the claims.
+pub fn claim_attempt(
+    conn: &mut DbConnection,
+    account: &str,
+    address: Option<&str>,
+) -> Result<Vec<i64>, AppError> {
+    let mut subjects: Vec<&str> = std::iter::once(account).chain(address).collect();
+    subjects.sort_unstable();
+    if conn.backend() == crate::db::Backend::Postgres {
+        for subject in &subjects {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(*subject)
+                .execute(conn)?;
+        }
+    }
+    check_throttle(conn, account, address)?;
+    let now = Utc::now().naive_utc();
+    let mut ids = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        ids.push(
+            diesel::insert_into(login_attempts::table)
+                .values((
+                    login_attempts::subject.eq(subject),
+                    login_attempts::attempted_at.eq(now),
+                    login_attempts::succeeded.eq(false),
+                ))
+                .returning(login_attempts::id)
+                .get_result::<i64>(conn)?,
+        );
+    }
+    Ok(ids)
+}
+
+/// Marks attempts [`claim_attempt`] recorded as having succeeded.
+pub fn attempt_succeeded(conn: &mut DbConnection, ids: &[i64]) -> Result<(), AppError> {
+    diesel::update(login_attempts::table.filter(login_attempts::id.eq_any(ids)))
+        .set(login_attempts::succeeded.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn record_attempt(
     conn: &mut DbConnection,
     subjects: &[&str],

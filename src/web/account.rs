@@ -141,23 +141,23 @@ pub async fn login(
         .map(str::to_string);
     let absolute_hours = state.settings.session_absolute_hours;
     let (account, address) = session::throttle_subjects(&form.email, ip.as_deref());
-    // Throttle and find the account, then check the password with no connection held (argon2
-    // takes tens of milliseconds), then record the attempt and open the session.
-    let (throttle_account, throttle_address, find_email) =
-        (account.clone(), address.clone(), form.email.clone());
+    // Check the throttle and record the attempt as failed, and find the account; then check
+    // the password with no connection held (argon2 takes tens of milliseconds); then mark
+    // the attempt as succeeded and open the session. Recording before checking means a burst
+    // of parallel guesses is held to the limit too.
+    let find_email = form.email.clone();
     let found = state
         .db
-        .read(move |conn| {
-            if let Err(AppError::TooManyRequests(message)) =
-                session::check_throttle(conn, &throttle_account, throttle_address.as_deref())
-            {
-                return Ok(Err(message));
-            }
-            Ok(Ok(users::find_by_email(conn, &find_email)?))
-        })
+        .write(
+            move |conn| match session::claim_attempt(conn, &account, address.as_deref()) {
+                Err(AppError::TooManyRequests(message)) => Ok(Err(message)),
+                Err(e) => Err(e),
+                Ok(claimed) => Ok(Ok((claimed, users::find_by_email(conn, &find_email)?))),
+            },
+        )
         .await?;
-    let user = match found {
-        Ok(user) => user,
+    let (claimed, user) = match found {
+        Ok(found) => found,
         Err(message) => {
             return login_page(
                 &state,
@@ -176,9 +176,9 @@ pub async fn login(
     let outcome = state
         .db
         .write(move |conn| {
-            let mut subjects = vec![account.as_str()];
-            subjects.extend(address.as_deref());
-            session::record_attempt(conn, &subjects, ok)?;
+            if ok {
+                session::attempt_succeeded(conn, &claimed)?;
+            }
             let actor = Actor {
                 user_id: user.as_ref().map(|u| u.id),
                 label: email.trim().to_lowercase(),

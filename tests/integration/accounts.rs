@@ -129,6 +129,31 @@ async fn unknown_email_and_wrong_password_look_the_same_and_attempts_are_throttl
             .await
             .unwrap()
             .contains("too many sign-in attempts"));
+
+        // A burst of parallel guesses at another account is held to the same limit: each
+        // attempt is recorded before its password is checked.
+        app.create_user("burst@example.nhs.uk", Role::Administrator, None, PASSWORD)
+            .await;
+        let csrf = csrf_from(&app.get("/login").await.text().await.unwrap());
+        let guesses = (0..12).map(|i| {
+            let guess = format!("guess number {i}");
+            let request = app.client.post(app.url("/login")).form(&[
+                ("email", "burst@example.nhs.uk"),
+                ("password", guess.as_str()),
+                ("csrf_token", csrf.as_str()),
+            ]);
+            async move { request.send().await.unwrap().status() }
+        });
+        let statuses = futures_util::future::join_all(guesses).await;
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        let throttled = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((checked, throttled), (5, 7), "[{backend}] {statuses:?}");
     }
 }
 
