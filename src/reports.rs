@@ -1606,8 +1606,21 @@ pub fn options(conn: &mut DbConnection, scope: &Scope) -> Result<Options, AppErr
     })
 }
 
+/// [`resolve_filters`] for the national and group view, which shows one cycle: the cycle
+/// that opened last when none is given.
+pub fn resolve_view_filters(
+    conn: &mut DbConnection,
+    raw: &RawFilters,
+) -> Result<Filters, AppError> {
+    let mut filters = resolve_filters(conn, raw)?;
+    if filters.cycle.is_none() {
+        filters.cycle = latest_cycle(conn)?;
+    }
+    Ok(filters)
+}
+
 /// The cycle that opened last, if any.
-pub fn latest_cycle(conn: &mut DbConnection) -> Result<Option<CycleRef>, AppError> {
+fn latest_cycle(conn: &mut DbConnection) -> Result<Option<CycleRef>, AppError> {
     Ok(cycles::table
         .order((cycles::opens_on.desc(), cycles::id.desc()))
         .select((cycles::id, cycles::label, cycles::opens_on))

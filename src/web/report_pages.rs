@@ -262,13 +262,7 @@ pub async fn national(
     let s = scope.clone();
     let filters = state
         .db
-        .read(move |conn| {
-            let mut filters = reports::resolve_filters(conn, &raw)?;
-            if filters.cycle.is_none() {
-                filters.cycle = reports::latest_cycle(conn)?;
-            }
-            Ok(filters)
-        })
+        .read(move |conn| reports::resolve_view_filters(conn, &raw))
         .await?;
     // The figures and the rest of the page on two connections at once: each is a few
     // queries over every organisation in the filters, and neither needs the other.

@@ -158,10 +158,7 @@ pub async fn benchmarks(
     let (cycle, view) = state
         .db
         .read(move |conn| {
-            let mut filters = reports::resolve_filters(conn, &raw)?;
-            if filters.cycle.is_none() {
-                filters.cycle = reports::latest_cycle(conn)?;
-            }
+            let filters = reports::resolve_view_filters(conn, &raw)?;
             let view = reports::national(conn, &filters, &scope, by)?;
             Ok((filters.cycle, view))
         })
