@@ -167,9 +167,14 @@ fn configure(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     match conn {
         // WAL lets readers work while one writer commits; the busy timeout makes a second
         // writer (such as a CLI command beside the server) wait instead of failing.
+        // `optimize=0x10002` gathers the query planner's statistics for tables that have none
+        // or have grown since (SQLite's advice for long-lived connections; bounded work, and
+        // none when they are current). PostgreSQL's autovacuum does this by itself. Without
+        // them SQLite read every cycle's scores for one cycle's figures (measured at 30,000
+        // organisations: 1.07 s, against 0.32 s with statistics).
         DbConnection::Sqlite(c) => c.batch_execute(
             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA optimize = 0x10002;",
         ),
         DbConnection::Pg(c) => c.batch_execute("SET TIME ZONE 'UTC'"),
     }
