@@ -531,6 +531,11 @@ pub fn spawn_scheduler(db: Db, notifier: Notifier) -> tokio::task::JoinHandle<()
             if let Err(e) = run_pass(&db, &notifier, Utc::now().naive_utc()).await {
                 tracing::warn!(error = %crate::error::error_chain(&e), "scheduler: pass failed");
             }
+            // The server's one periodic loop also keeps SQLite's planner statistics current
+            // as the year's data grows (no work when they are; nothing on PostgreSQL).
+            if let Err(e) = db.optimize().await {
+                tracing::warn!(error = %crate::error::error_chain(&e), "scheduler: optimize failed");
+            }
             tokio::time::sleep(SCHEDULER_INTERVAL).await;
         }
     })

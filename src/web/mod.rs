@@ -77,6 +77,7 @@ pub async fn open_database(settings: &Settings) -> Result<Db, anyhow::Error> {
     for m in applied {
         tracing::info!(migration = %m, "applied migration");
     }
+    db.optimize().await?;
     Ok(db)
 }
 
