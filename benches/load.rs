@@ -78,18 +78,18 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> Option<&'a str> {
     Some(&text[start..end])
 }
 
+/// The body of a GET, as text.
+async fn page_text(client: &Client, url: String) -> Result<String, Error> {
+    Ok(client.get(url).send().await?.text().await?)
+}
+
 async fn sign_in(base: &str, email: &str) -> Result<Person, Error> {
     let client = Client::builder()
         .cookie_store(true)
         .redirect(redirect::Policy::none())
         .pool_max_idle_per_host(4)
         .build()?;
-    let form = client
-        .get(format!("{base}/login"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let form = page_text(&client, format!("{base}/login")).await?;
     let csrf = between(&form, "name=\"csrf_token\" value=\"", "\"")
         .ok_or("no CSRF token on the sign-in page")?
         .to_string();
@@ -105,12 +105,7 @@ async fn sign_in(base: &str, email: &str) -> Result<Person, Error> {
     if r.status() != StatusCode::SEE_OTHER {
         return Err(format!("signing in as {email} answered {}", r.status()).into());
     }
-    let dashboard = client
-        .get(format!("{base}/dashboard"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let dashboard = page_text(&client, format!("{base}/dashboard")).await?;
     let csrf = between(&dashboard, "name=\"csrf_token\" value=\"", "\"")
         .ok_or("no CSRF token on the dashboard")?
         .to_string();
@@ -522,13 +517,7 @@ async fn main() -> Result<(), Error> {
     // The other report pages at the same scale, one request at a time: the national view of
     // a closed cycle (cycle id 1, the oldest: all its organisations answered, so it has the
     // most scores), broken down by ICB, one organisation's report and year on year.
-    let listed = auditors[0]
-        .client
-        .get(format!("{base}/reports"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let listed = page_text(&auditors[0].client, format!("{base}/reports")).await?;
     let organisation = between(&listed, "href=\"/reports/organisations/", "?")
         .ok_or("no organisation listed on the national view")?
         .to_string();
