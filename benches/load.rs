@@ -11,7 +11,7 @@
 //! 6. the server's memory (resident set sampled every 100 ms, and its peak as the kernel
 //!    counts it).
 //!
-//! It relies on the seed's layout (`src/seed.rs`): the organisation with index i has
+//! It relies on the seed's layout (`src/services/seed/`): the organisation with index i has
 //! `contributor{i}@bench.dma.example` and `approver{i}@bench.dma.example`, and in the open cycle
 //! i % 10 of 6 or 7 is a partly answered assessment, 4 or 5 a complete one ready to submit.
 //! Results go to stdout as a table and, with `--json FILE`, as JSON.
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use reqwest::{redirect, Client, StatusCode};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = dma::seed::BENCH_PASSWORD;
+const PASSWORD: &str = dma::services::seed::BENCH_PASSWORD;
 const DOMAIN: &str = "strategy";
 const QUESTION: &str = "wl-strategy";
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
-use dma::domain::{answers, questionnaire, scoring};
+use dma::domain::{answers, next_band, questionnaire, scoring};
 
 /// A question set of 10 domains x 10 questions cycling through every scored type, with a
 /// condition on every fifth question.
@@ -50,6 +50,19 @@ fn hundred_questions() -> (
     )
 }
 
+/// The lowest-scoring answer of each bench question type.
+fn lowest_answer(question: &questionnaire::Question) -> serde_json::Value {
+    use questionnaire::QuestionKind;
+    match &question.kind {
+        QuestionKind::Scale { .. } => serde_json::json!(1),
+        QuestionKind::YesNo { .. } => serde_json::json!(false),
+        QuestionKind::Single { .. } => serde_json::json!("a"),
+        QuestionKind::Multi { .. } => serde_json::json!(["a"]),
+        QuestionKind::Number { .. } => serde_json::json!(10),
+        _ => serde_json::json!([]),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let (q, raw) = hundred_questions();
     let given = answers::validate(&q, &raw).expect("bench answers valid");
@@ -64,6 +77,17 @@ fn bench(c: &mut Criterion) {
             let a = answers::validate(black_box(&q), black_box(&raw)).unwrap();
             scoring::score(&q, &a)
         })
+    });
+    // The worst case for the path to the next band: every domain below its next band, so
+    // every domain is searched (the results page and the scores API compute it once).
+    let lowest: BTreeMap<String, serde_json::Value> = q
+        .questions()
+        .map(|(_, question)| (question.key.clone(), lowest_answer(question)))
+        .collect();
+    let low = answers::validate(&q, &lowest).expect("lowest answers valid");
+    let low_report = scoring::score(&q, &low);
+    group.bench_function("path to the next band, 100 questions", |b| {
+        b.iter(|| next_band::paths(black_box(&q), black_box(&low), black_box(&low_report)))
     });
     let example = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

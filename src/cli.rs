@@ -82,6 +82,34 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the embedded SQLite database to a new FILE while the server runs (a consistent
+    /// snapshot). For PostgreSQL use pg_dump (docs/operations.md).
+    Backup { file: PathBuf },
+    /// Replace the embedded SQLite database with a backup, after checking the backup's
+    /// integrity and schema version. Refuses a database that holds data or is in use.
+    Restore {
+        file: PathBuf,
+        /// Replace the database even if it holds data or looks in use (stop the server first).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Data retention: purge old sessions, used links, delivered email bodies and (when
+    /// configured) old answer history. Submissions, scores and the audit log are never purged.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Purge what the DMA_RETENTION_* settings no longer keep, print the counts as JSON. The
+    /// server's scheduler does the same every pass; safe to repeat.
+    Run {
+        /// Act as if it were this moment (2026-06-30, 2026-06-30T09:00 or RFC 3339).
+        #[arg(long, value_name = "DATETIME")]
+        now: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,7 +281,7 @@ fn read_or_refuse(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, ExitC
 
 async fn open_db(cli: &Cli) -> anyhow::Result<crate::db::Db> {
     let settings = settings(cli)?;
-    crate::web::open_database(&settings).await
+    Ok(settings.open_database().await?)
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -266,8 +294,8 @@ async fn questionnaire_command(
     command: &QuestionnaireCommand,
 ) -> anyhow::Result<ExitCode> {
     use crate::domain::questionnaire::{self, MAX_DEFINITION_BYTES};
-    use crate::questionnaires as store;
-    let actor = crate::audit::Actor::system("cli");
+    use crate::services::questionnaires as store;
+    let actor = crate::services::audit::Actor::system("cli");
     match command {
         QuestionnaireCommand::Check { file } => {
             let bytes = match read_or_refuse(file, MAX_DEFINITION_BYTES) {
@@ -431,24 +459,34 @@ fn score_command(questionnaire_file: &std::path::Path, answers_file: &std::path:
 /// tokens page.
 async fn token_command(cli: &Cli, email: &str, name: &str) -> anyhow::Result<ExitCode> {
     let settings = settings(cli)?;
-    let db = crate::web::open_database(&settings).await?;
+    let db = settings.open_database().await?;
     let (email, name) = (email.to_string(), name.to_string());
     let result = db
         .write(move |conn| {
-            let user = crate::auth::users::find_by_email(conn, &email)?
+            let user = crate::services::auth::users::find_by_email(conn, &email)?
                 .filter(|u| u.active)
                 .ok_or_else(|| {
                     crate::error::AppError::BadRequest(format!(
                         "There is no active account for {email}."
                     ))
                 })?;
-            let actor = crate::audit::Actor::system("cli");
-            crate::auth::api_token::create(conn, &actor, user.id, &name)
+            let actor = crate::services::audit::Actor::system("cli");
+            // The command runs on the server by someone who can already read its database,
+            // so it asks for no password; the token gets the default lifetime.
+            crate::services::auth::api_token::create(
+                conn,
+                &actor,
+                user.id,
+                &name,
+                crate::services::auth::api_token::DEFAULT_DAYS,
+            )
         })
         .await;
     match result {
         Ok((row, token)) => {
-            print_json(&serde_json::json!({"id": row.id, "name": row.name, "token": token}))?;
+            print_json(
+                &serde_json::json!({"id": row.id, "name": row.name, "token": token, "expires_at": row.expires_at}),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Ok(refuse_app(e)),
@@ -456,7 +494,7 @@ async fn token_command(cli: &Cli, email: &str, name: &str) -> anyhow::Result<Exi
 }
 
 async fn admin_command(cli: &Cli, command: &AdminCommand) -> anyhow::Result<ExitCode> {
-    use crate::auth::{password, roles::Role, users};
+    use crate::services::auth::{password, roles::Role, users};
     let (email, name, password_stdin) = match command {
         AdminCommand::Create {
             email,
@@ -486,11 +524,11 @@ async fn admin_command(cli: &Cli, command: &AdminCommand) -> anyhow::Result<Exit
     };
     let settings = settings(cli)?;
     let base_url = settings.base_url.clone();
-    let db = crate::web::open_database(&settings).await?;
+    let db = settings.open_database().await?;
     let name = name.clone();
     let result = db
         .write(move |conn| {
-            let actor = crate::audit::Actor::system("cli");
+            let actor = crate::services::audit::Actor::system("cli");
             let user = users::create(
                 conn,
                 &actor,
@@ -536,11 +574,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { bind, demo } => {
             let mut settings = settings(&cli)?;
             if let Some(bind) = bind {
-                settings.bind = *bind;
+                settings.set_bind(*bind);
             }
-            let db = crate::web::open_database(&settings).await?;
+            let db = settings.open_database().await?;
             if *demo {
-                let summary = crate::demo::load_if_empty(&db, &settings).await?;
+                let summary = crate::services::demo::load_if_empty(&db, &settings).await?;
                 if summary.loaded {
                     tracing::info!(accounts = ?summary.accounts, "demo data loaded; the demo password is in the README");
                 } else {
@@ -558,7 +596,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let settings = settings(&cli)?;
-            let url = crate::web::database_url(&settings)?;
+            let url = settings.database()?;
             let mut conn = crate::db::establish(&url)?;
             let applied = crate::db::run_migrations(&mut conn)?;
             println!(
@@ -575,30 +613,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin { command } => admin_command(&cli, command).await,
         Command::Org {
             command: OrgCommand::Import { file },
-        } => crate::registry::import_command(&settings(&cli)?, file).await,
+        } => crate::services::registry::import_command(&settings(&cli)?, file).await,
         Command::Mail {
             command: MailCommand::SendPending,
-        } => crate::mail::send_pending_command(&settings(&cli)?).await,
+        } => crate::services::mail::send_pending_command(&settings(&cli)?).await,
         Command::Reminders {
             command: RemindersCommand::Run { now },
-        } => crate::notifications::run_command(&settings(&cli)?, now.as_deref()).await,
+        } => crate::services::notifications::run_command(&settings(&cli)?, now.as_deref()).await,
+        Command::Backup { file } => crate::services::backup::backup_command(&settings(&cli)?, file),
+        Command::Restore { file, force } => {
+            crate::services::backup::restore_command(&settings(&cli)?, file, *force)
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { now },
+        } => crate::services::retention::run_command(&settings(&cli)?, now.as_deref()).await,
         Command::Demo {
             command: DemoCommand::Load,
         } => {
             let settings = settings(&cli)?;
-            let db = crate::web::open_database(&settings).await?;
-            print_json(&crate::demo::load_if_empty(&db, &settings).await?)?;
+            let db = settings.open_database().await?;
+            print_json(&crate::services::demo::load_if_empty(&db, &settings).await?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
             command: DemoCommand::Seed { orgs, cycles, seed },
         } => {
-            let options = crate::seed::Options {
+            let options = crate::services::seed::Options {
                 orgs: *orgs,
                 cycles: *cycles,
                 seed: *seed,
             };
-            crate::seed::command(&settings(&cli)?, options).await
+            crate::services::seed::command(&settings(&cli)?, options).await
         }
     }
 }

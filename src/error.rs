@@ -42,11 +42,19 @@ pub enum AppError {
     /// A dependency (the database) cannot be reached: 503, with the cause logged.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot store more (a full disk): 503, with the cause logged. The
+    /// transaction was rolled back, so nothing of the request was stored.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     #[error("database error")]
     Database(#[source] diesel::result::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
+
+/// A database restart takes seconds; a full disk needs an operator.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
+pub const RETRY_AFTER_FULL_SECS: u32 = 60;
 
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
@@ -54,10 +62,70 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
-/// Every database error is a server fault except text the database cannot store: PostgreSQL
-/// refuses a NUL character in any text value (SQLite would keep it). That is the sender's to
-/// fix, whichever form field or filter carried it, so it is answered 400 (the transaction is
-/// rolled back and nothing is stored), not 500.
+/// How the database failed, for the few failures that are not a fault of the service.
+#[derive(Debug, PartialEq, Eq)]
+enum DatabaseFailure {
+    /// The connection is gone or the server refuses work: it was stopped, restarted or is
+    /// unreachable. Trying again shortly may succeed.
+    Unreachable,
+    /// SQLite could not grow the file (`SQLITE_FULL`: the disk, or `max_page_count`).
+    Full,
+    /// Some other error: a fault.
+    Other,
+}
+
+/// PostgreSQL's messages for a server that is going away or not yet accepting work (SQLSTATE
+/// classes 08 and 57P), and libpq's for a lost connection; diesel reports most of these as
+/// `ClosedConnection`, the messages catch the rest.
+const UNREACHABLE_MESSAGES: &[&str] = &[
+    "terminating connection",
+    "server closed the connection",
+    "no connection to the server",
+    "connection to server",
+    "could not connect",
+    "could not send data to server",
+    "could not receive data from server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "ssl connection has been closed unexpectedly",
+];
+
+fn classify(e: &diesel::result::Error) -> DatabaseFailure {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            DatabaseFailure::Unreachable
+        }
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_lowercase();
+            if message.contains("database or disk is full") {
+                DatabaseFailure::Full
+            } else if UNREACHABLE_MESSAGES.iter().any(|m| message.contains(m)) {
+                DatabaseFailure::Unreachable
+            } else {
+                DatabaseFailure::Other
+            }
+        }
+        // A transaction whose connection failed under it: the cause is either error.
+        Error::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => match (classify(commit_error), classify(rollback_error)) {
+            (DatabaseFailure::Other, other) => other,
+            (first, _) => first,
+        },
+        Error::BrokenTransactionManager => DatabaseFailure::Unreachable,
+        _ => DatabaseFailure::Other,
+    }
+}
+
+/// Every database error is a server fault except three. Text the database cannot store:
+/// PostgreSQL refuses a NUL character in any text value (SQLite would keep it); that is the
+/// sender's to fix, whichever form field or filter carried it, so it is answered 400. A
+/// database that cannot be reached (stopped, restarting) and a full disk are outages, not
+/// faults: 503 with `Retry-After`. In each case the transaction is rolled back and nothing is
+/// stored.
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match &e {
@@ -71,7 +139,13 @@ impl From<diesel::result::Error> for AppError {
                         .into(),
                 )
             }
-            _ => AppError::Database(e),
+            _ => match classify(&e) {
+                DatabaseFailure::Unreachable => {
+                    AppError::Unavailable(format!("the database connection failed: {e}"))
+                }
+                DatabaseFailure::Full => AppError::StorageFull(e.to_string()),
+                DatabaseFailure::Other => AppError::Database(e),
+            },
         }
     }
 }
@@ -96,7 +170,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::TooManyRequests(_) => "too-many-requests",
-            AppError::Unavailable(_) => "unavailable",
+            AppError::Unavailable(_) | AppError::StorageFull(_) => "unavailable",
             AppError::Database(_) | AppError::Internal(_) => "internal",
         }
     }
@@ -123,7 +197,10 @@ impl AppError {
             }
             AppError::TooManyRequests(m) => m.clone(),
             AppError::Unavailable(_) => {
-                "The service is temporarily unavailable. Try again in a few minutes.".into()
+                "The service is temporarily unavailable, so nothing from this request was saved. Try again in a few minutes.".into()
+            }
+            AppError::StorageFull(_) => {
+                "The service cannot store your answer now, so nothing from this request was saved. Try again later.".into()
             }
             AppError::Database(_) | AppError::Internal(_) => {
                 "Sorry, there is a problem with the service. Try again later.".into()
@@ -135,6 +212,16 @@ impl AppError {
     pub fn problem_members(&self) -> Option<(&'static str, serde_json::Value)> {
         match self {
             AppError::StaleRevision { current, .. } => Some(("conflicts", current.clone())),
+            _ => None,
+        }
+    }
+
+    /// For an outage, how many seconds a client should wait before trying again (the
+    /// `Retry-After` header).
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            AppError::Unavailable(_) => Some(RETRY_AFTER_UNAVAILABLE_SECS),
+            AppError::StorageFull(_) => Some(RETRY_AFTER_FULL_SECS),
             _ => None,
         }
     }
@@ -158,7 +245,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -336,7 +336,15 @@
         cache: "no-store"
       }).then(function (response) {
         return readJson(response).then(function (json) {
-          if (response.ok) {
+          if (json && Array.isArray(json.visible)) {
+            applyVisibility(form, json);
+          }
+          var isJson = (response.headers.get("Content-Type") || "").indexOf("json") !== -1;
+          if (response.ok && (response.redirected || !isJson)) {
+            // Followed a redirect (to the sign-in page): nothing was saved.
+            stopped = true;
+            setStatus("error", "Not saved: you have been signed out. Sign in again in another tab, then come back and save.");
+          } else if (response.ok) {
             var now = new Date();
             setStatus("saved", "Saved at " + pad2(now.getHours()) + ":" + pad2(now.getMinutes()));
             form.dispatchEvent(new CustomEvent("dma:autosaved", { detail: json }));
@@ -389,8 +397,39 @@
       }
     };
 
-    form.addEventListener("input", schedule);
-    form.addEventListener("change", schedule);
+    // A choice (radio button or tick box) is saved at once, so a follow-up question it
+    // reveals appears straight away; typing is saved after a pause.
+    function isChoice(target) {
+      var type = target && target.getAttribute ? (target.getAttribute("type") || "").toLowerCase() : "";
+      return type === "radio" || type === "checkbox";
+    }
+    // Fields drawn inside the form that belong to another (evidence, by their `form`
+    // attribute) are not answers: typing in them saves nothing.
+    function isOwnField(target) {
+      return !target || !("form" in target) || target.form === form;
+    }
+    form.addEventListener("input", function (event) {
+      if (isOwnField(event.target) && !isChoice(event.target)) {
+        schedule();
+      }
+    });
+    form.addEventListener("change", function (event) {
+      if (!isOwnField(event.target)) {
+        return;
+      }
+      if (!isChoice(event.target)) {
+        schedule();
+        return;
+      }
+      if (stopped) {
+        return;
+      }
+      dirty = true;
+      if (timer) {
+        window.clearTimeout(timer);
+      }
+      save();
+    });
     // A normal submit saves everything; cancel the pending autosave.
     form.addEventListener("submit", function () {
       if (timer) {
@@ -400,6 +439,73 @@
       stopped = true;
     });
   }
+
+  /*
+   * Show and hide questions as the server decided ({visible: [keys]} in the autosave
+   * response, worked out by the same rules as a saved form), and update the section's
+   * answered count. A hidden question's present/rev fields are disabled so it is not
+   * posted; a question that appears or disappears is announced to screen readers.
+   */
+  function applyVisibility(form, json) {
+    var shown = {};
+    json.visible.forEach(function (key) {
+      shown[key] = true;
+    });
+    var appeared = [];
+    var gone = [];
+    $all("[data-question]", form).forEach(function (block) {
+      var key = block.getAttribute("data-question");
+      var visible = shown[key] === true;
+      var wasVisible = !block.hasAttribute("hidden");
+      if (visible === wasVisible) {
+        return;
+      }
+      if (visible) {
+        block.removeAttribute("hidden");
+        appeared.push(block.getAttribute("data-question-text") || key);
+      } else {
+        block.setAttribute("hidden", "");
+        gone.push(block.getAttribute("data-question-text") || key);
+      }
+      $all("input[name='present." + cssEscape(key) + "'], input[name='rev." + cssEscape(key) + "']", block)
+        .forEach(function (input) {
+          input.disabled = !visible;
+        });
+    });
+    var live = form.querySelector("[data-reveal-status]");
+    if (live && (appeared.length || gone.length)) {
+      var parts = [];
+      if (appeared.length) {
+        parts.push((appeared.length === 1 ? "A new question is shown: " : "New questions are shown: ") +
+          appeared.join("; "));
+      }
+      if (gone.length) {
+        parts.push((gone.length === 1 ? "A question no longer applies: " : "Questions no longer apply: ") +
+          gone.join("; "));
+      }
+      live.textContent = parts.join(". ") + ".";
+    }
+    var progress = json.progress || {};
+    $all("[data-progress]").forEach(function (box) {
+      var counts = progress[box.getAttribute("data-progress")];
+      if (!counts) {
+        return;
+      }
+      var label = box.querySelector("[data-progress-label]");
+      var bar = box.querySelector("progress");
+      var text = counts.answered + " of " + counts.visible;
+      if (label) {
+        label.textContent = text + " answered in this section";
+      }
+      if (bar) {
+        bar.max = counts.visible || 1;
+        bar.value = counts.answered;
+        bar.textContent = text;
+      }
+    });
+  }
+
+  dma.applyVisibility = applyVisibility;
 
   function initAutosave(root) {
     $all("form[data-autosave-url]", root).forEach(initAutosaveForm);
@@ -411,6 +517,40 @@
       return form && form.__dmaAutosave ? form.__dmaAutosave.saveNow() : Promise.resolve();
     }
   };
+
+  /* ------------------------------------------------------------------ */
+  /* Character count: textarea[data-maxlength] and its [data-character-count] */
+  /* ------------------------------------------------------------------ */
+
+  function initCharacterCounts(root) {
+    $all("textarea[data-maxlength]", root).forEach(function (area) {
+      var max = parseInt(area.getAttribute("data-maxlength"), 10);
+      var id = (area.getAttribute("aria-describedby") || "").split(" ")[0];
+      var message = id ? document.getElementById(id) : null;
+      if (!max || !message || area.__dmaCount) {
+        return;
+      }
+      area.__dmaCount = true;
+      var timer = null;
+      function update() {
+        timer = null;
+        var left = max - area.value.length;
+        var over = left < 0;
+        message.textContent = over ?
+          "You have " + (-left) + (left === -1 ? " character" : " characters") + " too many" :
+          "You have " + left + (left === 1 ? " character" : " characters") + " remaining";
+        message.classList.toggle("dma-error-message", over);
+        area.classList.toggle("dma-textarea--error", over);
+      }
+      area.addEventListener("input", function () {
+        if (timer) {
+          window.clearTimeout(timer);
+        }
+        timer = window.setTimeout(update, 300);
+      });
+      update();
+    });
+  }
 
   /* ------------------------------------------------------------------ */
   /* d) Sortable tables                                                 */
@@ -580,6 +720,7 @@
     safely(initConditionals, scope);
     safely(initAutosave, scope);
     safely(initSortableTables, scope);
+    safely(initCharacterCounts, scope);
   };
 
   if (document.readyState === "loading") {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::Pool;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -144,44 +144,134 @@ impl DatabaseUrl {
             DatabaseUrl::Sqlite(path) => format!("SQLite file {}", path.display()),
         }
     }
-
-    fn connection_string(&self) -> String {
-        match self {
-            DatabaseUrl::Postgres(url) => url.clone(),
-            DatabaseUrl::Sqlite(path) => path.display().to_string(),
-        }
-    }
 }
 
-/// Sets per-connection options the moment r2d2 opens a connection.
-#[derive(Debug)]
-struct ConnectionOptions;
-
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionOptions {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        configure(conn).map_err(diesel::r2d2::Error::QueryError)
-    }
+/// Whether a connection may change data. On SQLite only the writer's connection may: every
+/// other one is opened with `PRAGMA query_only`, so a write issued outside [`Db::write`] fails
+/// at once ("attempt to write a readonly database") instead of racing the writer for SQLite's
+/// lock and failing under load with "database is locked".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadOnly,
+    ReadWrite,
 }
 
-fn configure(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+/// Open one connection of the backend the URL names, configured for use. Each backend's own
+/// `establish` is called directly: diesel's `MultiConnection::establish` tries every backend
+/// in turn and reports only "Invalid connection url for multiconnection", which hid the real
+/// cause (a refused connection, an unknown database, a bad password).
+fn open(url: &DatabaseUrl, access: Access) -> Result<DbConnection, diesel::r2d2::Error> {
+    let mut conn = match url {
+        DatabaseUrl::Postgres(u) => DbConnection::Pg(
+            PgConnection::establish(u).map_err(diesel::r2d2::Error::ConnectionError)?,
+        ),
+        DatabaseUrl::Sqlite(path) => DbConnection::Sqlite(
+            SqliteConnection::establish(&path.display().to_string())
+                .map_err(diesel::r2d2::Error::ConnectionError)?,
+        ),
+    };
+    configure(&mut conn, access).map_err(diesel::r2d2::Error::QueryError)?;
+    Ok(conn)
+}
+
+fn configure(conn: &mut DbConnection, access: Access) -> diesel::QueryResult<()> {
     match conn {
         // WAL lets readers work while one writer commits; the busy timeout makes a second
         // writer (such as a CLI command beside the server) wait instead of failing.
-        DbConnection::Sqlite(c) => c.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-        ),
+        // `synchronous = FULL` makes each commit durable before it is acknowledged: in WAL,
+        // NORMAL can lose the last acknowledged commits on power loss (its cost, measured, is
+        // in BENCHMARKS.md).
+        DbConnection::Sqlite(c) => {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+            )?;
+            if access == Access::ReadOnly {
+                c.batch_execute("PRAGMA query_only = ON")?;
+            }
+            Ok(())
+        }
         DbConnection::Pg(c) => c.batch_execute("SET TIME ZONE 'UTC'"),
     }
 }
 
-/// Open a single connection (CLI commands and tests), configured like pooled ones.
+/// Opens pooled connections of one backend and access.
+#[derive(Debug)]
+struct Connector {
+    url: DatabaseUrl,
+    access: Access,
+    outage: Outage,
+}
+
+/// When the database last failed a connection or a statement for want of a connection.
+///
+/// A pooled connection open when PostgreSQL stopped is dead when it comes back, and the pool
+/// cannot tell without a round trip. Testing every checkout with `SELECT 1` costs a round
+/// trip per unit of work (two per autosave) for an event that is rare; never testing hands
+/// each dead connection to one more request, answered 503 after the database is back. So
+/// connections are tested on checkout only for [`Outage::WINDOW`] after a failure: while
+/// the database is down (every request fails and renews the window) and in the minute after
+/// it is back, when the dead connections are found and replaced before any request uses
+/// them.
+#[derive(Debug, Clone, Default)]
+struct Outage(Arc<std::sync::atomic::AtomicI64>);
+
+impl Outage {
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+
+    fn note(&self) {
+        self.0
+            .store(Self::now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn recent(&self) -> bool {
+        let at = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        at != 0 && Self::now() - at <= Self::WINDOW.as_secs() as i64
+    }
+
+    /// Note `result`'s failure if it is the database being unreachable.
+    fn watch<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
+        if matches!(result, Err(AppError::Unavailable(_))) {
+            self.note();
+        }
+        result
+    }
+}
+
+impl diesel::r2d2::ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        open(&self.url, self.access)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        if !self.outage.recent() {
+            return Ok(());
+        }
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// Open a single connection (CLI commands and tests), configured like pooled ones; it may
+/// write, so it is for code that does not share a database with a running pool's writer or
+/// that waits on SQLite's lock (the busy timeout) like any second process.
 pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, AppError> {
     prepare_location(url)?;
-    let mut conn = DbConnection::establish(&url.connection_string())
-        .map_err(|e| AppError::Unavailable(format!("cannot connect to {}: {e}", url.describe())))?;
-    configure(&mut conn)?;
-    Ok(conn)
+    open(url, Access::ReadWrite)
+        .map_err(|e| AppError::Unavailable(format!("cannot connect to {}: {e}", url.describe())))
 }
 
 fn prepare_location(url: &DatabaseUrl) -> Result<(), AppError> {
@@ -215,57 +305,131 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<Vec<String>, App
     Ok(reverted.iter().map(ToString::to_string).collect())
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
+type DbPool = Pool<Connector>;
 
-/// The application's handle on the database: a pool plus, for SQLite, the lock that keeps
-/// writers in single file (SQLite allows one writer; queueing here avoids "database is
-/// locked" errors when a read transaction would have to upgrade).
+/// Run `f` in a transaction: commit what it returns `Ok`, roll back on `Err`. Unlike
+/// diesel's `Connection::transaction`, a failed rollback never replaces the error that caused
+/// it: SQLite ends the transaction itself on some errors (a full disk, `SQLITE_FULL`), and a
+/// lost PostgreSQL connection cannot roll back, and in both cases the first error is the
+/// one that says what happened (it decides between 503 and 500). A connection whose
+/// transaction could not be ended is discarded by the pool (`has_broken`).
+fn in_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    use diesel::connection::TransactionManager;
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    Manager::begin_transaction(conn)?;
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match Manager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::NotInTransaction) => {}
+                Err(rollback) => tracing::warn!(
+                    error = %rollback,
+                    "rolling back a failed transaction failed too"
+                ),
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The application's handle on the database. On PostgreSQL, one pool serves reads and
+/// writes. On SQLite, which allows one writer, there are two: readers opened `query_only`,
+/// and the writer, one connection behind a process-wide lock that queues writers in single
+/// file (SQLite's own lock would make a transaction that upgrades from read to write fail with
+/// "database is locked"). So every SQLite write goes through the one writer by construction:
+/// [`Db::read`] hands out a connection that cannot write.
 #[derive(Clone)]
 pub struct Db {
-    pool: DbPool,
+    readers: DbPool,
+    writer: DbPool,
     backend: Backend,
     sqlite_writer: Arc<std::sync::Mutex<()>>,
+    outage: Outage,
+}
+
+fn pool(url: &DatabaseUrl, access: Access, size: u32, outage: &Outage) -> Result<DbPool, AppError> {
+    Pool::builder()
+        .max_size(size)
+        // No background connection opening: each connection is made for a caller that
+        // waits for it. A pool that tops itself up can still be mid-handshake inside
+        // libpq/OpenSSL when a short-lived command exits, which crashes the process.
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(10))
+        // Checked out connections are tested only after the database was lost (see
+        // [`Outage`]): no `SELECT 1` round trip before each unit of work while all is well
+        // (two per autosave), and no stale connection handed out after the database is back.
+        .test_on_check_out(true)
+        .event_handler(Box::new(crate::metrics::PoolEvents))
+        .build(Connector {
+            url: url.clone(),
+            access,
+            outage: outage.clone(),
+        })
+        .map_err(|e| AppError::Unavailable(format!("cannot connect to {}: {e}", url.describe())))
 }
 
 impl Db {
-    /// Open a pool, creating the SQLite file's folder when needed, and migrate.
+    /// Open the pools, creating the SQLite file's folder when needed.
     pub fn connect(url: &DatabaseUrl, size: u32) -> Result<Self, AppError> {
         prepare_location(url)?;
-        let manager = ConnectionManager::<DbConnection>::new(url.connection_string());
-        let pool = Pool::builder()
-            .max_size(size)
-            // No background connection opening: each connection is made for a caller that
-            // waits for it. A pool that tops itself up can still be mid-handshake inside
-            // libpq/OpenSSL when a short-lived command exits, which crashes the process.
-            .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(ConnectionOptions))
-            .build(manager)
-            .map_err(|e| {
-                AppError::Unavailable(format!("cannot connect to {}: {e}", url.describe()))
-            })?;
+        let outage = Outage::default();
+        let (readers, writer) = match url.backend() {
+            Backend::Postgres => {
+                let both = pool(url, Access::ReadWrite, size, &outage)?;
+                (both.clone(), both)
+            }
+            Backend::Sqlite => (
+                pool(url, Access::ReadOnly, size, &outage)?,
+                pool(url, Access::ReadWrite, 1, &outage)?,
+            ),
+        };
         Ok(Db {
-            pool,
+            readers,
+            writer,
             backend: url.backend(),
             sqlite_writer: Arc::new(std::sync::Mutex::new(())),
+            outage,
         })
+    }
+
+    /// Open the pool and bring the schema up to date: what every command and the server do
+    /// before anything else.
+    pub async fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Self, AppError> {
+        tracing::info!(database = %url.describe(), "opening database");
+        let db = Db::connect(url, pool_size)?;
+        let applied = db.migrate().await?;
+        for m in applied {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        db.optimize().await?;
+        Ok(db)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Run read-only work on the blocking pool.
+    /// Run read-only work on the blocking pool. On SQLite the connection is `query_only`: a
+    /// write here is an error, not a race with the writer.
     pub async fn read<F, T>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let pool = self.readers.clone();
+        let outage = self.outage.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            outage.watch(
+                pool.get()
+                    .map_err(AppError::from)
+                    .and_then(|mut conn| f(&mut conn)),
+            )
         })
         .await?
     }
@@ -285,6 +449,15 @@ impl Db {
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
     {
+        self.with_writer(|conn| in_transaction(conn, f))
+    }
+
+    /// Run `f` on the writer's connection, queued behind the writer lock on SQLite, without
+    /// opening a transaction (migrations open their own).
+    fn with_writer<F, T>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    {
         let _guard = match self.backend {
             Backend::Sqlite => Some(
                 self.sqlite_writer
@@ -293,14 +466,18 @@ impl Db {
             ),
             Backend::Postgres => None,
         };
-        let mut pooled = self.pool.get()?;
-        let conn: &mut DbConnection = &mut pooled;
-        conn.transaction(f)
+        self.outage.watch(
+            self.writer
+                .get()
+                .map_err(AppError::from)
+                .and_then(|mut pooled| f(&mut pooled)),
+        )
     }
 
     /// Bring the schema up to date (each migration runs in its own transaction).
     pub async fn migrate(&self) -> Result<Vec<String>, AppError> {
-        self.read(run_migrations).await
+        let db = self.clone();
+        actix_web::web::block(move || db.with_writer(run_migrations)).await?
     }
 
     /// On SQLite, gather the query planner's statistics for tables that have none or have
@@ -318,6 +495,24 @@ impl Db {
             Ok(())
         })
         .await
+    }
+
+    /// The pool's connections: (open, idle, configured maximum), for the metrics.
+    /// On SQLite the writer's one connection is counted with the readers.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let readers = self.readers.state();
+        let (mut open, mut idle, mut max) = (
+            readers.connections,
+            readers.idle_connections,
+            self.readers.max_size(),
+        );
+        if self.backend == Backend::Sqlite {
+            let writer = self.writer.state();
+            open += writer.connections;
+            idle += writer.idle_connections;
+            max += self.writer.max_size();
+        }
+        (open, idle, max)
     }
 
     /// Whether the database answers a trivial query (the readiness probe).

@@ -61,6 +61,9 @@ diesel::table! {
         expires_at -> Timestamp,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        stage -> Text,
+        authenticated_at -> Nullable<Timestamp>,
+        sso_provider -> Nullable<Text>,
     }
 }
 
@@ -94,6 +97,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -120,6 +124,8 @@ diesel::table! {
         created_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
         published_by -> Nullable<BigInt>,
+        revision -> BigInt,
+        based_on -> Nullable<BigInt>,
     }
 }
 
@@ -132,6 +138,7 @@ diesel::table! {
         status -> Text,
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -157,6 +164,7 @@ diesel::table! {
         revision -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -262,6 +270,209 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    second_factors (user_id) {
+        user_id -> BigInt,
+        secret_sealed -> Text,
+        enabled_at -> Timestamp,
+        last_step -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    section_assignments (id) {
+        id -> BigInt,
+        assessment_id -> BigInt,
+        domain_key -> Text,
+        user_id -> BigInt,
+        due_on -> Nullable<Date>,
+        assigned_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    section_statuses (assessment_id, domain_key) {
+        assessment_id -> BigInt,
+        domain_key -> Text,
+        status -> Text,
+        revision -> BigInt,
+        message -> Nullable<Text>,
+        changed_by -> Nullable<BigInt>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    question_notes (id) {
+        id -> BigInt,
+        assessment_id -> BigInt,
+        question_key -> Text,
+        author_id -> Nullable<BigInt>,
+        body -> Text,
+        shared -> Bool,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sso_identities (id) {
+        id -> BigInt,
+        provider -> Text,
+        subject -> Text,
+        user_id -> BigInt,
+        email -> Text,
+        linked_at -> Timestamp,
+        last_sign_in_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sso_allowed_domains (id) {
+        id -> BigInt,
+        provider -> Text,
+        domain -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sso_provider_settings (provider) {
+        provider -> Text,
+        create_accounts -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sso_logins (id) {
+        id -> BigInt,
+        state_hash -> Text,
+        browser_hash -> Text,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next_path -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evidence_blobs (digest) {
+        digest -> Text,
+        size -> BigInt,
+        content_type -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evidence_blob_chunks (digest, seq) {
+        digest -> Text,
+        seq -> Integer,
+        bytes -> Binary,
+    }
+}
+
+diesel::table! {
+    evidence (id) {
+        id -> BigInt,
+        assessment_id -> BigInt,
+        question_key -> Text,
+        kind -> Text,
+        title -> Text,
+        digest -> Nullable<Text>,
+        file_name -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        size -> Nullable<BigInt>,
+        url -> Nullable<Text>,
+        carried_from -> Nullable<BigInt>,
+        added_by -> Nullable<BigInt>,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    review_sections (assessment_id, domain_key) {
+        assessment_id -> BigInt,
+        domain_key -> Text,
+        accepted -> Bool,
+        revision -> BigInt,
+        changed_by -> Nullable<BigInt>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    review_queries (id) {
+        id -> BigInt,
+        assessment_id -> BigInt,
+        domain_key -> Text,
+        question_key -> Text,
+        status -> Text,
+        revision -> BigInt,
+        message -> Text,
+        raised_by -> BigInt,
+        raised_at -> Timestamp,
+        response -> Nullable<Text>,
+        answer_changed -> Bool,
+        answered_by -> Nullable<BigInt>,
+        answered_at -> Nullable<Timestamp>,
+        closed_by -> Nullable<BigInt>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    improvement_thresholds (assessment_id) {
+        assessment_id -> BigInt,
+        band -> Text,
+        changed_by -> Nullable<BigInt>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    improvement_actions (id) {
+        id -> BigInt,
+        assessment_id -> BigInt,
+        domain_key -> Text,
+        title -> Text,
+        owner_user_id -> Nullable<BigInt>,
+        owner_text -> Nullable<Text>,
+        due_on -> Nullable<Date>,
+        status -> Text,
+        revision -> BigInt,
+        carried_from -> Nullable<BigInt>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_by -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    email_preferences (user_id) {
+        user_id -> BigInt,
+        daily_digest -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(organisation_settings -> organisations (organisation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
@@ -283,6 +494,26 @@ diesel::joinable!(score_sets -> questionnaire_versions (questionnaire_version_id
 diesel::joinable!(scores -> score_sets (score_set_id));
 diesel::joinable!(audit_log -> users (actor_user_id));
 diesel::joinable!(audit_log -> organisations (organisation_id));
+diesel::joinable!(second_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(section_assignments -> assessments (assessment_id));
+diesel::joinable!(section_statuses -> assessments (assessment_id));
+diesel::joinable!(section_statuses -> users (changed_by));
+diesel::joinable!(question_notes -> assessments (assessment_id));
+diesel::joinable!(question_notes -> users (author_id));
+diesel::joinable!(sso_identities -> users (user_id));
+diesel::joinable!(sso_allowed_domains -> users (created_by));
+diesel::joinable!(evidence_blob_chunks -> evidence_blobs (digest));
+diesel::joinable!(evidence -> assessments (assessment_id));
+diesel::joinable!(evidence -> evidence_blobs (digest));
+diesel::joinable!(evidence -> users (added_by));
+diesel::joinable!(review_sections -> assessments (assessment_id));
+diesel::joinable!(review_sections -> users (changed_by));
+diesel::joinable!(review_queries -> assessments (assessment_id));
+diesel::joinable!(improvement_thresholds -> assessments (assessment_id));
+diesel::joinable!(improvement_thresholds -> users (changed_by));
+diesel::joinable!(improvement_actions -> assessments (assessment_id));
+diesel::joinable!(email_preferences -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
@@ -305,4 +536,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     scores,
     audit_log,
     email_outbox,
+    second_factors,
+    recovery_codes,
+    section_assignments,
+    section_statuses,
+    question_notes,
+    sso_identities,
+    sso_allowed_domains,
+    sso_provider_settings,
+    sso_logins,
+    evidence_blobs,
+    evidence_blob_chunks,
+    evidence,
+    review_sections,
+    review_queries,
+    improvement_thresholds,
+    improvement_actions,
+    email_preferences,
 );

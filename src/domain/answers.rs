@@ -42,6 +42,13 @@ pub enum Answer {
     Text(String),
 }
 
+/// An answer serialises as it is written in an answers file ([`Answer::to_json`]).
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
 /// Answers by question key.
 pub type Answers = BTreeMap<String, Answer>;
 
@@ -565,6 +572,13 @@ pub fn from_form(q: &Question, raw: &[String]) -> Result<Option<Answer>, String>
             if values == [FORM_NONE] {
                 return Ok(Some(Answer::Checklist(Vec::new())));
             }
+            // The same rule as a multi-select's exclusive option: a conflict is an error,
+            // never a silent choice of one of the two.
+            if values.contains(&FORM_NONE) {
+                return Err(
+                    "Select \"None of these are in place\" on its own, or untick it".to_string(),
+                );
+            }
             let ticked: Vec<&str> = values.into_iter().filter(|v| *v != FORM_NONE).collect();
             Answer::Checklist(
                 chosen_keys(q, &ticked)
@@ -885,6 +899,10 @@ mod tests {
         assert_eq!(
             form("wl-cio", &[FORM_NONE]),
             Ok(Some(Answer::Checklist(Vec::new())))
+        );
+        assert_eq!(
+            form("wl-cio", &["cclo-named", FORM_NONE]),
+            Err("Select \"None of these are in place\" on its own, or untick it".into())
         );
         assert_eq!(form("wl-cio", &[]), Ok(None));
         assert_eq!(form("sp-mfa", &["yes"]), Ok(Some(Answer::YesNo(true))));

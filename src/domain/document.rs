@@ -153,6 +153,10 @@ pub fn parse(input: &[u8], max_bytes: usize) -> Result<Node, FieldError> {
         ));
     }
 
+    // Refused before parsing: the YAML parser is slow on deep nesting (see `nesting`).
+    if super::nesting::deeper_than(text, super::nesting::MAX_ESTIMATED_DEPTH) {
+        return Err(document_error(limit_message(Limit::Depth)));
+    }
     let budget = Budget::default();
     let result = read(text, &budget);
     if let Some(problem) = budget.problem.take() {

@@ -7,10 +7,13 @@
 pub mod answers;
 pub mod comparability;
 pub mod document;
+pub mod nesting;
+pub mod next_band;
 pub mod ods;
 pub mod questionnaire;
 pub mod scoring;
 pub mod stats;
+pub mod text;
 pub mod visibility;
 
 #[cfg(test)]

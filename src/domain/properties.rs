@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use crate::domain::answers::{
     from_form, parse_answers_file, parse_value, validate, Answer, Answers,
 };
+use crate::domain::next_band;
 use crate::domain::questionnaire::tests::EXAMPLE;
 use crate::domain::questionnaire::{
     load, to_json, to_yaml, Band, ChecklistLevel, CondValue, Condition, Criterion, Domain, Level,
@@ -684,5 +685,56 @@ proptest! {
         let back: f64 = shown.parse().unwrap();
         let step = 10f64.powi(-i32::from(decimals));
         prop_assert!((back - x).abs() <= step / 2.0 + 1e-9 * (1.0 + x.abs()), "{} -> {}", x, shown);
+    }
+
+    /// The path to the next band (issue 23): applying a proposed path reaches the band it
+    /// names, with answers the question accepts; no change of a path can be left out; all
+    /// paths of a domain are of the smallest size, so when it is two or more no single
+    /// better answer to any shown question of the domain reaches the band alone.
+    #[test]
+    fn paths_to_the_next_band_reach_it_and_are_smallest(seed in any::<u64>(), answer_seed in any::<u64>()) {
+        let q = subject(seed);
+        let given = answers(&q, answer_seed);
+        let report = score(&q, &given);
+        let domain_score = |changed: &Answers, i: usize| score(&q, changed).domains[i].score;
+        for (i, d) in next_band::paths(&q, &given, &report).iter().enumerate() {
+            let Some(target) = &d.target else {
+                prop_assert!(d.paths.is_empty());
+                continue;
+            };
+            prop_assert!(d.score.unwrap() < target.min);
+            let sizes: Vec<usize> = d.paths.iter().map(|p| p.changes.len()).collect();
+            prop_assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{:?}", sizes);
+            for p in &d.paths {
+                prop_assert!(!p.changes.is_empty() && p.changes.len() <= next_band::MAX_CHANGES);
+                for c in &p.changes {
+                    let question = q.question(&c.question).unwrap();
+                    prop_assert_eq!(parse_value(question, &c.to.to_json()), Ok(Some(c.to.clone())));
+                    prop_assert_eq!(given.get(&c.question), c.from.as_ref());
+                }
+                let reached = domain_score(&next_band::apply(&given, &p.changes), i);
+                prop_assert_eq!(reached, Some(p.score));
+                prop_assert!(p.score >= target.min, "{:?} {:?}", p, target);
+                for skip in 0..p.changes.len() {
+                    let mut fewer = p.changes.clone();
+                    fewer.remove(skip);
+                    let s = domain_score(&next_band::apply(&given, &fewer), i);
+                    prop_assert!(s.is_none_or(|s| s < target.min), "{:?} without change {}", p, skip);
+                }
+            }
+            if sizes.first().is_some_and(|&n| n >= 2) {
+                for (c, question) in q.domains[i].questions.iter().zip(&report.domains[i].explanation).map(|(question, c)| (c, question)) {
+                    if c.reason == crate::domain::scoring::Reason::Hidden {
+                        continue;
+                    }
+                    for (answer, _) in next_band::better_answers(question, given.get(&question.key), c.normalised) {
+                        let mut one = given.clone();
+                        one.insert(question.key.clone(), answer.clone());
+                        let s = domain_score(&one, i);
+                        prop_assert!(s.is_none_or(|s| s < target.min), "{} = {:?} reaches alone", question.key, answer);
+                    }
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! given ("parse, don't validate"). [`to_yaml`] and [`to_json`] write a model back in the
 //! same format, and loading what they write gives the same model.
 
+pub mod authoring;
 mod export;
 mod loader;
 #[cfg(test)]

@@ -164,49 +164,15 @@ pub fn raw_score(q: &Question, answer: &Answer) -> Option<f64> {
 /// Scores an assessment: a question set plus its answers.
 pub fn score(q: &Questionnaire, answers: &Answers) -> Assessment {
     let shown = visibility::visible_flags(q, answers);
-    let mut position = 0;
     let (min, max) = (q.scale.min, q.scale.max);
-
+    let mut position = 0;
     let domains: Vec<DomainScore> = q
         .domains
         .iter()
         .map(|domain| {
-            let mut explanation = Vec::with_capacity(domain.questions.len());
-            let mut required_missing = Vec::new();
-            let (mut answered, mut visible) = (0, 0);
-            let (mut sum_wn, mut sum_w) = (0.0, 0.0);
-            for question in &domain.questions {
-                let is_shown = shown.get(position).copied().unwrap_or(false);
-                position += 1;
-                let answer = answers.get(&question.key).filter(|a| is_answered(a));
-                if is_shown {
-                    visible += 1;
-                    if answer.is_some() {
-                        answered += 1;
-                    } else if question.required {
-                        required_missing.push(question.key.clone());
-                    }
-                }
-                let contribution = contribution(question, is_shown, answer);
-                if let Some(n) = contribution.normalised {
-                    sum_wn += question.weight * n;
-                    sum_w += question.weight;
-                }
-                explanation.push(contribution);
-            }
-            let counted = explanation.iter().filter(|c| c.counted).count();
-            let score = (counted > 0 && sum_w > 0.0)
-                .then(|| clamp(min + (max - min) * sum_wn / sum_w, min, max));
-            DomainScore {
-                key: domain.key.clone(),
-                band: band_of(&q.bands, score),
-                score,
-                counted,
-                answered,
-                visible,
-                required_missing,
-                explanation,
-            }
+            let scored = score_domain(q, domain, &shown[position.min(shown.len())..], answers);
+            position += domain.questions.len();
+            scored
         })
         .collect();
 
@@ -254,6 +220,60 @@ pub fn score(q: &Questionnaire, answers: &Answers) -> Assessment {
         visible: domains.iter().map(|d| d.visible).sum(),
         pillars,
         domains,
+    }
+}
+
+/// The score of the domain at `index` alone, with `answers` (the whole assessment's: show_if
+/// conditions may look at any earlier question); the same number [`score`] gives it.
+pub fn domain_score(q: &Questionnaire, answers: &Answers, index: usize) -> Option<f64> {
+    let domain = q.domains.get(index)?;
+    let shown = visibility::visible_flags(q, answers);
+    let start: usize = q.domains[..index].iter().map(|d| d.questions.len()).sum();
+    score_domain(q, domain, &shown[start.min(shown.len())..], answers).score
+}
+
+/// One domain's score; `shown` holds the visibility of its questions, in order, first.
+fn score_domain(
+    q: &Questionnaire,
+    domain: &crate::domain::questionnaire::Domain,
+    shown: &[bool],
+    answers: &Answers,
+) -> DomainScore {
+    let (min, max) = (q.scale.min, q.scale.max);
+    let mut explanation = Vec::with_capacity(domain.questions.len());
+    let mut required_missing = Vec::new();
+    let (mut answered, mut visible) = (0, 0);
+    let (mut sum_wn, mut sum_w) = (0.0, 0.0);
+    for (i, question) in domain.questions.iter().enumerate() {
+        let is_shown = shown.get(i).copied().unwrap_or(false);
+        let answer = answers.get(&question.key).filter(|a| is_answered(a));
+        if is_shown {
+            visible += 1;
+            if answer.is_some() {
+                answered += 1;
+            } else if question.required {
+                required_missing.push(question.key.clone());
+            }
+        }
+        let contribution = contribution(question, is_shown, answer);
+        if let Some(n) = contribution.normalised {
+            sum_wn += question.weight * n;
+            sum_w += question.weight;
+        }
+        explanation.push(contribution);
+    }
+    let counted = explanation.iter().filter(|c| c.counted).count();
+    let score =
+        (counted > 0 && sum_w > 0.0).then(|| clamp(min + (max - min) * sum_wn / sum_w, min, max));
+    DomainScore {
+        key: domain.key.clone(),
+        band: band_of(&q.bands, score),
+        score,
+        counted,
+        answered,
+        visible,
+        required_missing,
+        explanation,
     }
 }
 

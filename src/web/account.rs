@@ -1,25 +1,48 @@
 //! Signing in and out, choosing a password from an invitation or reset link, and the signed-in
 //! landing page. Sign-in answers an unknown email and a wrong password with the same message
-//! after the same work (a dummy hash check), and is throttled per account and per address.
+//! after the same work (a dummy hash check), and is throttled (`session::check_throttle`) per account
+//! from one address, per address, and more slowly per account from addresses it never used.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::{self, Actor, Entry};
-use crate::auth::roles::Action;
-use crate::auth::session::{self, Authenticated, MaybeAuthenticated};
-use crate::auth::{password, users};
 use crate::db::schema::organisations;
 use crate::error::AppError;
+use crate::services::audit::{self, Actor, Entry};
+use crate::services::auth::roles::Action;
+use crate::services::auth::session;
+use crate::services::auth::{password, users};
+use crate::web::auth::{self, Authenticated, MaybeAuthenticated, SignInStep};
 use crate::web::{page, AppState};
 
-/// Only same-site paths may follow sign-in, so a crafted link cannot bounce users elsewhere.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/dashboard".to_string(),
+/// Only a path on this site may follow sign-in, so a crafted link cannot bounce people
+/// elsewhere. The value is parsed as a URL relative to this site and accepted only when it
+/// stays on it; before that, anything a browser would quietly rewrite is refused: control
+/// characters (browsers drop a tab or newline, turning `/\t/evil` into `//evil`), backslashes
+/// (read as `/`), and any start other than a single `/`. The answer is the parsed path and
+/// query, re-encoded, so what goes into `Location` is always a valid header value.
+pub fn safe_next(next: Option<&str>) -> String {
+    const FALLBACK: &str = "/dashboard";
+    let Some(next) = next else {
+        return FALLBACK.to_string();
+    };
+    let plain = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if !plain {
+        return FALLBACK.to_string();
+    }
+    let Ok(base) = url::Url::parse("https://this-site.invalid/") else {
+        return FALLBACK.to_string();
+    };
+    match base.join(next) {
+        Ok(parsed) if parsed.origin() == base.origin() => {
+            parsed[url::Position::BeforePath..url::Position::AfterQuery].to_string()
+        }
+        _ => FALLBACK.to_string(),
     }
 }
 
@@ -42,7 +65,7 @@ fn login_page(
     next: &str,
     errors: &[(&str, String)],
 ) -> Result<HttpResponse, AppError> {
-    let (csrf, cookie) = session::anonymous_csrf(req);
+    let (csrf, cookie) = auth::anonymous_csrf(req);
     let error_for = |field: &str| {
         errors
             .iter()
@@ -60,16 +83,16 @@ fn login_page(
             "email": email,
             "email_error": error_for("email"),
             "password_error": error_for("password"),
+            "next_encoded": crate::web::errors::urlencode(next),
+            "sso_providers": state.settings.auth.sso_providers.iter()
+                .map(|p| json!({"key": p.key, "label": p.label}))
+                .collect::<Vec<_>>(),
             "errors": if errors.is_empty() { json!(null) } else {
                 json!(errors.iter().map(|(f, m)| json!({"href": format!("#{f}"), "message": m})).collect::<Vec<_>>())
             },
         }),
     )?;
-    let mut res = HttpResponse::build(status);
-    if let Some(c) = cookie {
-        res.cookie(c);
-    }
-    Ok(res.content_type("text/html; charset=utf-8").body(html))
+    Ok(page::html_response_with_cookie(status, html, cookie))
 }
 
 pub async fn login_form(
@@ -104,8 +127,20 @@ pub struct LoginForm {
 }
 
 enum LoginOutcome {
-    SignedIn(String),
+    /// A session (full, or waiting for the second factor or its set-up) and where to go.
+    SignedIn(String, session::Stage),
     Refused,
+}
+
+/// Where a session at `stage` goes after the password: on to `next` when signed in, else to
+/// the step still to do, carrying `next` along.
+pub fn after_password(stage: session::Stage, next: &str) -> String {
+    let encoded = crate::web::errors::urlencode(next);
+    match stage {
+        session::Stage::Full => next.to_string(),
+        session::Stage::SecondFactor => format!("/login/second-factor?next={encoded}"),
+        session::Stage::Enrol => format!("/account/second-factor?next={encoded}"),
+    }
 }
 
 pub async fn login(
@@ -113,34 +148,50 @@ pub async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::check_anonymous_csrf(&req, &form.csrf_token)?;
+    auth::check_anonymous_csrf(&req, &form.csrf_token)?;
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let mut errors = Vec::new();
+    // Bounded before anything is counted or logged: the typed address becomes the audit
+    // entry's label of a failed sign-in.
     if form.email.trim().is_empty() {
         errors.push(("email", "Enter your email address".to_string()));
+    } else if form.email.trim().chars().count() > 254 {
+        errors.push((
+            "email",
+            "Enter an email address of 254 characters or fewer".to_string(),
+        ));
     }
     if form.password.is_empty() {
         errors.push(("password", "Enter your password".to_string()));
+    } else if form.password.chars().count() > password::MAX_LENGTH {
+        errors.push((
+            "password",
+            format!(
+                "Enter a password of {} characters or fewer",
+                password::MAX_LENGTH
+            ),
+        ));
     }
     if !errors.is_empty() {
         return login_page(
             &state,
             &req,
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            &form.email,
+            &form.email.chars().take(254).collect::<String>(),
             &next,
             &errors,
         );
     }
-    let ip = session::client_ip(&req);
+    let ip = auth::client_ip(&req);
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let absolute_hours = state.settings.session_absolute_hours;
-    let (account, address) = session::throttle_subjects(&form.email, ip.as_deref());
+    let required_roles = state.settings.auth.second_factor_roles.clone();
+    let throttle = session::Throttle::new(&form.email, ip.as_deref());
     // Check the throttle and record the attempt as failed, and find the account; then check
     // the password with no connection held (argon2 takes tens of milliseconds); then mark
     // the attempt as succeeded and open the session. Recording before checking means a burst
@@ -148,13 +199,11 @@ pub async fn login(
     let find_email = form.email.clone();
     let found = state
         .db
-        .write(
-            move |conn| match session::claim_attempt(conn, &account, address.as_deref()) {
-                Err(AppError::TooManyRequests(message)) => Ok(Err(message)),
-                Err(e) => Err(e),
-                Ok(claimed) => Ok(Ok((claimed, users::find_by_email(conn, &find_email)?))),
-            },
-        )
+        .write(move |conn| match session::claim_attempt(conn, &throttle) {
+            Err(AppError::TooManyRequests(message)) => Ok(Err(message)),
+            Err(e) => Err(e),
+            Ok(claimed) => Ok(Ok((claimed, users::find_by_email(conn, &find_email)?))),
+        })
         .await?;
     let (claimed, user) = match found {
         Ok(found) => found,
@@ -186,20 +235,25 @@ pub async fn login(
             };
             match user.filter(|_| ok) {
                 Some(user) => {
-                    let token = session::create(
-                        conn,
-                        user.id,
-                        absolute_hours,
-                        ip.as_deref(),
-                        user_agent.as_deref(),
-                    )?;
-                    audit::record(
-                        conn,
-                        &actor,
-                        Entry::new("session.sign_in", "user", user.id)
-                            .organisation(user.organisation_id),
-                    )?;
-                    Ok(LoginOutcome::SignedIn(token))
+                    let (token, stage) =
+                        crate::services::auth::second_factor::open_session_after_password(
+                            conn,
+                            &required_roles,
+                            &user,
+                            absolute_hours,
+                            ip.as_deref(),
+                            user_agent.as_deref(),
+                        )?;
+                    // Signed in once the second factor is given (or set up), not before.
+                    if stage == session::Stage::Full {
+                        audit::record(
+                            conn,
+                            &actor,
+                            Entry::new("session.sign_in", "user", user.id)
+                                .organisation(user.organisation_id),
+                        )?;
+                    }
+                    Ok(LoginOutcome::SignedIn(token, stage))
                 }
                 None => {
                     // No account id in the entry: the log must not confirm which emails exist.
@@ -220,9 +274,9 @@ pub async fn login(
         })
         .await?;
     match outcome {
-        LoginOutcome::SignedIn(token) => Ok(HttpResponse::SeeOther()
-            .cookie(session::session_cookie(&state, token))
-            .insert_header((header::LOCATION, next))
+        LoginOutcome::SignedIn(token, stage) => Ok(HttpResponse::SeeOther()
+            .cookie(auth::session_cookie(&state, token))
+            .insert_header((header::LOCATION, after_password(stage, &next)))
             .finish()),
         LoginOutcome::Refused => login_page(
             &state,
@@ -241,17 +295,33 @@ pub async fn login(
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
+/// Signing out ends the session at whatever stage it is, so a half-finished sign-in (waiting
+/// for a code) can be abandoned too.
 pub async fn logout(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: SignInStep,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, AppError> {
     auth.check_csrf(&form.csrf_token)?;
     let actor = auth.actor();
-    let (session_id, user_id) = (auth.session_id, auth.user.id);
+    let (session_id, user_id) = (auth.live.session_id, auth.live.user.id);
+    // Signed in through a provider: the next page offers the provider's own sign-out.
+    let location = match auth.live.sso_provider.as_deref() {
+        Some(key)
+            if state
+                .settings
+                .auth
+                .sso_providers
+                .iter()
+                .any(|p| p.key == key) =>
+        {
+            format!("/signed-out?provider={key}")
+        }
+        _ => "/".to_string(),
+    };
     state
         .db
         .write(move |conn| {
@@ -264,8 +334,8 @@ pub async fn logout(
         })
         .await?;
     Ok(HttpResponse::SeeOther()
-        .cookie(session::removal_cookie(session::SESSION_COOKIE))
-        .insert_header((header::LOCATION, "/"))
+        .cookie(auth::removal_cookie(auth::SESSION_COOKIE))
+        .insert_header((header::LOCATION, location))
         .finish())
 }
 
@@ -281,15 +351,11 @@ fn set_password_page(
     status: actix_web::http::StatusCode,
     data: serde_json::Value,
 ) -> Result<HttpResponse, AppError> {
-    let (csrf, cookie) = session::anonymous_csrf(req);
+    let (csrf, cookie) = auth::anonymous_csrf(req);
     let mut data = data;
     data["csrf_token"] = json!(csrf);
     let html = page::render_html(state, None, "set_password", "Choose a password", data)?;
-    let mut res = HttpResponse::build(status);
-    if let Some(c) = cookie {
-        res.cookie(c);
-    }
-    Ok(res.content_type("text/html; charset=utf-8").body(html))
+    Ok(page::html_response_with_cookie(status, html, cookie))
 }
 
 pub async fn set_password_form(
@@ -336,7 +402,7 @@ pub async fn set_password(
     req: HttpRequest,
     form: web::Form<SetPasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::check_anonymous_csrf(&req, &form.csrf_token)?;
+    auth::check_anonymous_csrf(&req, &form.csrf_token)?;
     let form = form.into_inner();
     let lookup = form.token.clone();
     let Some((_, user)) = state
@@ -380,10 +446,11 @@ pub async fn set_password(
     }
     let chosen = form.password;
     let hash = password::hash_bounded(chosen).await?;
-    let ip = session::client_ip(&req);
+    let ip = auth::client_ip(&req);
     let absolute_hours = state.settings.session_absolute_hours;
+    let required_roles = state.settings.auth.second_factor_roles.clone();
     let token = form.token;
-    let session_token = state
+    let (session_token, stage) = state
         .db
         .write(move |conn| {
             let (token_id, user) = users::link_token_user(conn, &token)?
@@ -395,12 +462,21 @@ pub async fn set_password(
                 ip: ip.clone(),
             };
             users::set_password_hash(conn, &actor, user.id, &hash)?;
-            session::create(conn, user.id, absolute_hours, ip.as_deref(), None)
+            // A link from an email proves the mailbox, not the second factor: an account
+            // with one still gives its code, and one that must have one sets it up.
+            crate::services::auth::second_factor::open_session_after_password(
+                conn,
+                &required_roles,
+                &user,
+                absolute_hours,
+                ip.as_deref(),
+                None,
+            )
         })
         .await?;
     Ok(HttpResponse::SeeOther()
-        .cookie(session::session_cookie(&state, session_token))
-        .insert_header((header::LOCATION, "/dashboard"))
+        .cookie(auth::session_cookie(&state, session_token))
+        .insert_header((header::LOCATION, after_password(stage, "/dashboard")))
         .finish())
 }
 
@@ -438,23 +514,50 @@ pub async fn dashboard(
     if auth.may(Action::ReadAuditLog) {
         areas.push(json!({"href": "/admin/audit", "title": "Audit log", "description": "Who changed what, and when, with the values before and after."}));
     }
-    if crate::reports::Scope::of(&auth.user).is_some() {
+    if crate::services::reports::Scope::of(&auth.user).is_some() {
         areas.push(json!({"href": "/reports", "title": "Reports", "description": "Results by care setting, region and ICB, year on year, with exports of scores and answers."}));
+        areas.push(json!({"href": "/reports/progress", "title": "Progress", "description": "How far each organisation has got with this year's assessment, who holds its sections and when it was last worked on, to support those that are behind."}));
     } else if let Some(id) = org_id.filter(|id| auth.may(Action::ReadOrganisation(*id))) {
         areas.push(json!({"href": format!("/reports/organisations/{id}"), "title": "Reports", "description": "Your organisation's results against its peers and its previous years, ready to print for a board paper."}));
     }
+    areas.push(json!({"href": "/account/email", "title": "Email preferences", "description": "Have updates on your sections as they happen, or one email a day."}));
     areas.push(json!({"href": "/account/tokens", "title": "API tokens", "description": "Let a program use the API as you."}));
+    areas.push(json!({"href": "/account/second-factor", "title": "Second factor", "description": "Sign in with a code from an authenticator app as well as your password."}));
     let assessments: Vec<serde_json::Value> = match org_id {
         Some(id) => state
             .db
-            .read(move |conn| crate::assessments::for_organisation(conn, id))
+            .read(move |conn| crate::services::assessments::for_organisation(conn, id))
             .await?
             .into_iter()
             .map(|(row, cycle, deadline)| {
-                let (label, colour) = crate::assessments::status_label(&row.status);
+                let (label, colour) = crate::services::assessments::status_label_closed(&row.status, row.closed_at.is_some());
                 json!({"href": format!("/assessments/{}", row.id), "cycle": cycle, "setting": row.setting,
                        "deadline": row.deadline_override.unwrap_or(deadline).format("%-d %B %Y").to_string(),
                        "status_label": label, "status_colour": colour})
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let user_id = auth.user.id;
+    let my_sections: Vec<serde_json::Value> = match org_id {
+        Some(org) => state
+            .db
+            .read(move |conn| crate::services::sections::for_person(conn, user_id, org))
+            .await?
+            .into_iter()
+            .map(|m| {
+                let mut section =
+                    crate::web::section_pages::section_view(m.assessment_id, &m.section);
+                // Once the assessment is submitted (or its cycle closed) nothing in it is left
+                // to do: the section says so rather than "in progress", and has no due date.
+                if !m.open {
+                    section["status_label"] = json!("Done: submitted or closed");
+                    section["status_colour"] = json!("white");
+                }
+                json!({"assessment": format!("{} {}", m.cycle_label, m.setting),
+                       "section": section,
+                       "due_on": m.due_on.filter(|_| m.open).map(crate::web::section_pages::day),
+                       "open": m.open})
             })
             .collect(),
         None => Vec::new(),
@@ -464,7 +567,8 @@ pub async fn dashboard(
         Some(&auth.page_user()),
         "dashboard",
         "Your assessment",
-        json!({"organisation_name": organisation_name, "areas": areas, "assessments": assessments, "has_organisation": org_id.is_some()}),
+        json!({"organisation_name": organisation_name, "areas": areas, "my_sections": my_sections, "assessments": assessments, "has_organisation": org_id.is_some(),
+               "heading": if org_id.is_some() { "Your digital maturity assessment" } else if auth.may(Action::Administer) { "Run the digital maturity assessment" } else { "Digital maturity results" }}),
     )
 }
 
@@ -483,9 +587,20 @@ mod tests {
             "//evil.example",
             "/\\evil.example",
             "javascript:alert(1)",
+            "/\t/evil.example/",
+            "/\r\nSet-Cookie: x=1",
+            "/\n/evil.example",
+            "\t//evil.example",
+            " /dashboard",
+            "evil.example",
         ] {
             assert_eq!(safe_next(Some(hostile)), "/dashboard", "{hostile}");
         }
         assert_eq!(safe_next(None), "/dashboard");
+        assert_eq!(
+            safe_next(Some("/reports?cycle=2&q=a b")),
+            "/reports?cycle=2&q=a%20b"
+        );
+        assert_eq!(safe_next(Some("/a/../admin")), "/admin");
     }
 }

@@ -11,12 +11,12 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
 use crate::db::schema::{audit_log, organisations};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::services::auth::roles::Action;
+use crate::web::auth::Authenticated;
 use crate::web::listing::{self, like_escape, PAGE_SIZE};
 use crate::web::{page, AppState};
 
@@ -174,6 +174,16 @@ fn pretty(raw: &Option<String>) -> Option<String> {
     })
 }
 
+/// Where the record an entry is about can be seen, for the kinds that have a page.
+fn entity_href(entity: &str, id: Option<&str>) -> Option<String> {
+    let id: i64 = id?.parse().ok()?;
+    match entity {
+        "assessment" => Some(format!("/assessments/{id}")),
+        "organisation" => Some(format!("/reports/organisations/{id}")),
+        _ => None,
+    }
+}
+
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -198,6 +208,7 @@ pub async fn list(
                 "action": action,
                 "entity": entity,
                 "entity_id": entity_id,
+                "entity_href": entity_href(entity, entity_id.as_deref()),
                 "organisation": org.map(|o| codes.get(&o).cloned().unwrap_or_else(|| o.to_string())),
                 "before": pretty(before),
                 "after": pretty(after),
@@ -232,11 +243,10 @@ pub async fn list(
             "filtered": query.filters().iter().any(|(_, v)| !v.trim().is_empty()),
             "pagination": listing::pagination(BASE, &query.filters(), page_no, total),
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
+            "wide": true,
         }),
     )?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page::html_response(actix_web::http::StatusCode::OK, html))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,5 +1,10 @@
 //! Administrators open yearly cycles: a label, dates, and which published version serves each
 //! care setting. Opening creates every organisation's assessments at once (see `cycles`).
+//! A cycle's own page lists its organisations with their status, how many answers they have
+//! saved and when they last worked on it, each linked to its assessment, so an administrator
+//! can see who is behind and reach the assessment to extend or reopen it. Closing a cycle asks
+//! for confirmation on a page of its own that says what will happen to whom, because it
+//! cannot be undone (`cycles::close`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,12 +14,12 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
-use crate::cycles::{self, NewCycle};
 use crate::db::schema::assessments;
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::services::auth::roles::Action;
+use crate::services::cycles::{self, NewCycle};
+use crate::web::auth::Authenticated;
 use crate::web::{page, AppState};
 
 async fn page_for(
@@ -58,7 +63,7 @@ async fn page_for(
         .iter()
         .map(|c| {
             let count = |status: &str| counts.iter().filter(|(id, s, _)| *id == c.id && s == status).map(|(_, _, n)| n).sum::<i64>();
-            json!({"label": c.label, "opens_on": c.opens_on.format("%-d %b %Y").to_string(), "deadline": c.deadline.format("%-d %b %Y").to_string(),
+            json!({"label": c.label, "href": format!("/admin/cycles/{}", c.id), "closed": c.status == "closed", "opens_on": c.opens_on.format("%-d %b %Y").to_string(), "deadline": c.deadline.format("%-d %b %Y").to_string(),
                    "not_started": count("not_started"), "in_progress": count("in_progress") + count("reopened"), "submitted": count("submitted")})
         })
         .collect();
@@ -82,9 +87,7 @@ async fn page_for(
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page::html_response(status, html))
 }
 
 #[derive(serde::Deserialize)]
@@ -118,7 +121,17 @@ fn parse_date(
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         Ok(d) => d,
         Err(_) => {
-            errors.push(FieldError::new(field, "Enter a real date, like 2026-04-01"));
+            let what = if field == "opens_on" {
+                "the date the cycle opens"
+            } else {
+                "the deadline"
+            };
+            let message = if raw.is_empty() {
+                format!("Enter {what}, like 2026-04-01")
+            } else {
+                format!("Enter {what} as a real date, year-month-day, like 2026-04-01")
+            };
+            errors.push(FieldError::new(field, message));
             NaiveDate::MIN
         }
     }
@@ -152,17 +165,6 @@ pub async fn open(
             }
         }
     }
-    if !errors.is_empty() {
-        return page_for(
-            &state,
-            &auth,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &errors,
-            &form,
-            false,
-        )
-        .await;
-    }
     let new = NewCycle {
         label: form
             .get("label")
@@ -174,29 +176,292 @@ pub async fn open(
         deadline,
         versions,
     };
+    if !errors.is_empty() {
+        // Every problem at once: the rest of the form is checked as opening would check it
+        // (the dates that could not be read are left out of the comparison).
+        let mut rest = new.clone();
+        rest.deadline = rest.deadline.max(rest.opens_on);
+        let mut more = match state
+            .db
+            .read(move |conn| cycles::validate(conn, &rest))
+            .await
+        {
+            Err(AppError::Validation(more)) => more,
+            Err(e) => return Err(e),
+            Ok(()) => Vec::new(),
+        };
+        more.retain(|e| !errors.iter().any(|x| x.path == e.path));
+        let order = ["label", "opens_on", "deadline", "versions"];
+        errors.extend(more);
+        errors.sort_by_key(|e| {
+            order
+                .iter()
+                .position(|o| *o == e.path)
+                .unwrap_or(order.len())
+        });
+    } else {
+        let actor = auth.actor();
+        let notifier = state.notifier();
+        match state
+            .db
+            .write(move |conn| cycles::open(conn, &actor, &new, &notifier))
+            .await
+        {
+            Ok(_) => {
+                crate::services::mail::wake();
+                return Ok(HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/admin/cycles?done=opened"))
+                    .finish());
+            }
+            Err(AppError::Validation(refused)) => errors = refused,
+            Err(e) => return Err(e),
+        }
+    }
+    page_for(
+        &state,
+        &auth,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &errors,
+        &form,
+        false,
+    )
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub struct CycleQuery {
+    status: Option<String>,
+    page: Option<String>,
+    done: Option<String>,
+}
+
+/// One organisation's assessment in a cycle, as the cycle page lists it.
+type CycleRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<NaiveDate>,
+    Option<chrono::NaiveDateTime>,
+);
+
+pub async fn show(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    query: web::Query<CycleQuery>,
+) -> Result<HttpResponse, AppError> {
+    use crate::db::schema::{answers, organisations};
+    use crate::web::listing;
+    auth.require(Action::Administer)?;
+    let cycle_id = path.into_inner();
+    let status = query
+        .status
+        .clone()
+        .filter(|s| ["not_started", "in_progress", "submitted", "reopened"].contains(&s.as_str()));
+    let page_number = listing::page_number(query.page.as_deref());
+    let wanted = status.clone();
+    let (cycle, total, rows, activity) = state
+        .db
+        .read(move |conn| {
+            let cycle = cycles::get(conn, cycle_id)?;
+            let filtered = || {
+                let mut q = assessments::table
+                    .inner_join(
+                        organisations::table.on(organisations::id.eq(assessments::organisation_id)),
+                    )
+                    .filter(assessments::cycle_id.eq(cycle_id))
+                    .into_boxed();
+                if let Some(s) = &wanted {
+                    q = q.filter(assessments::status.eq(s.clone()));
+                }
+                q
+            };
+            let total: i64 = filtered().count().get_result(conn)?;
+            let rows: Vec<CycleRow> = filtered()
+                .order((assessments::status.asc(), organisations::name.asc()))
+                .limit(listing::PAGE_SIZE)
+                .offset(listing::offset(page_number))
+                .select((
+                    assessments::id,
+                    organisations::ods_code,
+                    organisations::name,
+                    assessments::setting,
+                    assessments::status,
+                    assessments::deadline_override,
+                    assessments::closed_at,
+                ))
+                .load(conn)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            let activity: Vec<(i64, i64, Option<chrono::NaiveDateTime>)> = answers::table
+                .filter(answers::assessment_id.eq_any(&ids))
+                .group_by(answers::assessment_id)
+                .select((
+                    answers::assessment_id,
+                    diesel::dsl::count_star(),
+                    diesel::dsl::max(answers::updated_at),
+                ))
+                .load(conn)?;
+            Ok((cycle, total, rows, activity))
+        })
+        .await?;
+    let today = chrono::Utc::now().date_naive();
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|(id, code, name, setting, row_status, deadline_override, closed_at)| {
+            let (label, colour) = crate::services::assessments::status_label_closed(
+                &row_status,
+                closed_at.is_some(),
+            );
+            let deadline = deadline_override.unwrap_or(cycle.deadline);
+            let seen = activity.iter().find(|(a, _, _)| *a == id);
+            json!({
+                "href": format!("/assessments/{id}"), "code": code, "name": name, "setting": setting,
+                "status_label": label, "status_colour": colour,
+                "late": row_status != "submitted" && closed_at.is_none() && today > deadline,
+                "extended": deadline_override.map(|d| d.format("%-d %b %Y").to_string()),
+                "answers": seen.map_or(0, |(_, n, _)| *n),
+                "last_activity": seen.and_then(|(_, _, at)| *at).map(|at| at.format("%-d %b %Y %H:%M").to_string()),
+            })
+        })
+        .collect();
+    let status_text = status.clone().unwrap_or_default();
+    let filters = [("status", status_text.as_str())];
+    let base = format!("/admin/cycles/{cycle_id}");
+    let statuses: Vec<Value> = [
+        ("", "Every status"),
+        ("not_started", "Not started"),
+        ("in_progress", "In progress"),
+        ("reopened", "Reopened"),
+        ("submitted", "Submitted"),
+    ]
+    .iter()
+    .map(|(v, l)| json!({"value": v, "label": l, "selected": *v == status_text}))
+    .collect();
+    page::render(
+        &state,
+        Some(&auth.page_user()),
+        "admin/cycle",
+        &format!("Cycle {}", cycle.label),
+        json!({
+            "label": cycle.label, "base": base,
+            "open": cycle.status == "open",
+            "closed_on": cycle.closed_at.map(|at| at.format("%-d %B %Y").to_string()),
+            "flash": if query.done.as_deref() == Some("closed") { json!({"kind": "success", "message": "The cycle is closed. Assessments not submitted are recorded as not submitted, and approvers of submitted ones are sent their score reports."}) } else { Value::Null },
+            "opens_on": cycle.opens_on.format("%-d %B %Y").to_string(),
+            "deadline": cycle.deadline.format("%-d %B %Y").to_string(),
+            "rows": list, "statuses": statuses,
+            "pagination": listing::pagination(&base, &filters, page_number, total),
+            "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": "/admin/cycles", "label": "Cycles"}],
+        }),
+    )
+}
+
+/// The confirmation page for closing a cycle: what will happen, to how many, and the button;
+/// `problem` is why a close was refused (another administrator closed it first).
+async fn close_page(
+    state: &AppState,
+    auth: &Authenticated,
+    cycle_id: i64,
+    problem: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let (cycle, counts) = state
+        .db
+        .read(move |conn| {
+            let cycle = cycles::get(conn, cycle_id)?;
+            let counts: Vec<(String, i64)> = assessments::table
+                .filter(assessments::cycle_id.eq(cycle_id))
+                .group_by(assessments::status)
+                .select((assessments::status, diesel::dsl::count_star()))
+                .load(conn)?;
+            Ok((cycle, counts))
+        })
+        .await?;
+    let submitted: i64 = counts
+        .iter()
+        .filter(|(s, _)| s == "submitted")
+        .map(|(_, n)| n)
+        .sum();
+    let unsubmitted: i64 = counts
+        .iter()
+        .filter(|(s, _)| s != "submitted")
+        .map(|(_, n)| n)
+        .sum();
+    let status = if problem.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    let base = format!("/admin/cycles/{cycle_id}");
+    let html = page::render_html(
+        state,
+        Some(&auth.page_user()),
+        "admin/cycle_close",
+        &format!("Close cycle {}", cycle.label),
+        json!({
+            "label": cycle.label, "base": base, "open": cycle.status == "open",
+            "deadline": cycle.deadline.format("%-d %B %Y").to_string(),
+            "closed_on": cycle.closed_at.map(|at| at.format("%-d %B %Y at %H:%M").to_string()),
+            "submitted": submitted, "unsubmitted": unsubmitted,
+            "errors": problem.map(|p| json!([{"href": "#close", "message": p}])),
+            "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": "/admin/cycles", "label": "Cycles"}, {"href": base, "label": format!("Cycle {}", cycle.label)}],
+        }),
+    )?;
+    Ok(page::html_response(status, html))
+}
+
+pub async fn close_form(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    close_page(&state, &auth, path.into_inner(), None).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct CloseForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn close(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    form: web::Form<CloseForm>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    auth.check_csrf(&form.csrf_token)?;
+    let cycle_id = path.into_inner();
+    // Closing cannot be undone: a recent sign-in or confirmation, as for reopening.
+    if let Some(confirm) = crate::web::second_factor::demand_recent(
+        &state,
+        &auth,
+        &format!("/admin/cycles/{cycle_id}/close"),
+    ) {
+        return Ok(confirm);
+    }
     let actor = auth.actor();
     let notifier = state.notifier();
     match state
         .db
-        .write(move |conn| cycles::open(conn, &actor, &new, &notifier))
+        .write(move |conn| cycles::close(conn, &actor, cycle_id, &notifier))
         .await
     {
         Ok(_) => {
-            crate::mail::wake();
+            crate::services::mail::wake();
             Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/admin/cycles?done=opened"))
+                .insert_header((
+                    header::LOCATION,
+                    format!("/admin/cycles/{cycle_id}?done=closed"),
+                ))
                 .finish())
         }
-        Err(AppError::Validation(errors)) => {
-            page_for(
-                &state,
-                &auth,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &errors,
-                &form,
-                false,
-            )
-            .await
+        // Closed by someone else meanwhile: the page again, saying who and when.
+        Err(AppError::Conflict(message)) => {
+            close_page(&state, &auth, cycle_id, Some(message)).await
         }
         Err(e) => Err(e),
     }
@@ -204,5 +469,8 @@ pub async fn open(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/cycles", web::get().to(list))
-        .route("/admin/cycles", web::post().to(open));
+        .route("/admin/cycles", web::post().to(open))
+        .route("/admin/cycles/{id}", web::get().to(show))
+        .route("/admin/cycles/{id}/close", web::get().to(close_form))
+        .route("/admin/cycles/{id}/close", web::post().to(close));
 }

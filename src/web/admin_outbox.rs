@@ -9,24 +9,27 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit;
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
 use crate::db::schema::email_outbox;
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::AppError;
-use crate::mail::{STATUS_FAILED, STATUS_QUEUED, STATUS_SENDING, STATUS_SENT};
+use crate::services::audit;
+use crate::services::auth::roles::Action;
+use crate::services::digest::{STATUS_DIGESTED, STATUS_HELD};
+use crate::services::mail::{STATUS_FAILED, STATUS_QUEUED, STATUS_SENDING, STATUS_SENT};
+use crate::web::auth::Authenticated;
 use crate::web::listing::{self, PAGE_SIZE};
 use crate::web::{page, AppState};
 
 const BASE: &str = "/admin/outbox";
 
 /// The states in the order the filter shows them, with their label and tag colour.
-const STATES: [(&str, &str, &str); 4] = [
+const STATES: [(&str, &str, &str); 6] = [
     (STATUS_QUEUED, "Queued", "blue"),
     (STATUS_SENDING, "Sending", "yellow"),
     (STATUS_SENT, "Sent", "green"),
     (STATUS_FAILED, "Failed", "red"),
+    (STATUS_HELD, "Held for a daily digest", "grey"),
+    (STATUS_DIGESTED, "Sent in a digest", "green"),
 ];
 
 #[derive(Deserialize, Default)]
@@ -175,6 +178,7 @@ pub async fn list(
                 _ => Value::Null,
             },
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
+            "wide": true,
         }),
     )
 }
@@ -209,6 +213,17 @@ pub async fn resend(
                     "This message is already waiting to be sent.".into(),
                 ));
             }
+            // A delivered message that carried a link keeps no body (see `mail::purge_sealed`).
+            let body: String = email_outbox::table
+                .find(id)
+                .select(email_outbox::body_text)
+                .first(conn)?;
+            if body.is_empty() {
+                return Err(AppError::Conflict(
+                    "This message carried a one-time link, and its text was deleted once it was delivered. Send a new invitation or password reset instead."
+                        .into(),
+                ));
+            }
             let now = Utc::now().naive_utc();
             diesel::update(
                 email_outbox::table
@@ -231,7 +246,7 @@ pub async fn resend(
             )
         })
         .await?;
-    crate::mail::wake();
+    crate::services::mail::wake();
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("{BASE}?done=resent")))
         .finish())

@@ -10,11 +10,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
 use crate::domain::{comparability, questionnaire, scoring, visibility, FieldError};
 use crate::error::AppError;
-use crate::questionnaires::{self as store, ImportError, PUBLISHED};
+use crate::services::auth::roles::Action;
+use crate::services::questionnaires::{self as store, ImportError, PUBLISHED};
+use crate::web::auth::Authenticated;
 use crate::web::questions;
 use crate::web::{page, AppState};
 
@@ -93,9 +93,7 @@ async fn list_page(
             "max_upload": crate::error::human_bytes(state.settings.max_upload_bytes),
         }),
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page::html_response(status, html))
 }
 
 pub async fn list(
@@ -172,7 +170,25 @@ pub async fn upload(
         .await;
     }
     let actor = auth.actor();
-    let (file, publish) = (upload.file, upload.publish);
+    let (mut file, publish) = (upload.file, upload.publish);
+    if crate::services::workbook::is_workbook(&file) {
+        // A workbook is read into the definition document first; its problems are named by
+        // sheet, row and column.
+        let read = web::block(move || crate::services::workbook::import(file)).await?;
+        match read {
+            Ok(q) => file = questionnaire::to_json(&q).into_bytes(),
+            Err(problems) => {
+                return list_page(
+                    &state,
+                    &auth,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &problems,
+                    None,
+                )
+                .await
+            }
+        }
+    }
     let result = state
         .db
         .write(move |conn| Ok(store::import(conn, &actor, &file, publish)))
@@ -311,24 +327,46 @@ pub async fn confirm_publish(
 ) -> Result<HttpResponse, AppError> {
     auth.require(Action::Administer)?;
     let (key, version) = path.into_inner();
-    let stored = load(&state, key, version).await?;
+    publish_page(&state, &auth, key, version, None).await
+}
+
+/// The confirmation before publishing; with `error`, drawn again (422) with an error summary
+/// when the box was not ticked.
+async fn publish_page(
+    state: &AppState,
+    auth: &Authenticated,
+    key: String,
+    version: String,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let stored = load(state, key, version).await?;
     if stored.summary.status == PUBLISHED {
         return Err(AppError::Conflict(
             "This version is already published.".into(),
         ));
     }
     let q = &stored.questionnaire;
-    page::render(
-        &state,
+    let html = page::render_html(
+        state,
         Some(&auth.page_user()),
         "admin/publish",
         &format!("Publish {} {}", q.key, q.version),
         json!({
             "key": q.key, "version": q.version, "set_title": q.title,
             "base": version_path(&q.key, &q.version),
+            "confirm_error": error,
+            "errors": error.map(|e| json!([{"href": "#confirm", "message": e}])),
             "breadcrumbs": breadcrumbs(&[(&format!("{} {}", q.key, q.version), version_path(&q.key, &q.version))]),
         }),
-    )
+    )?;
+    let status = if error.is_some() {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 #[derive(Deserialize)]
@@ -349,9 +387,15 @@ pub async fn publish(
     auth.check_csrf(&form.csrf_token)?;
     let (key, version) = path.into_inner();
     if form.confirm != "yes" {
-        return Err(AppError::BadRequest(
-            "Tick the box to confirm that this version is final.".into(),
-        ));
+        let message = "Tick the box to confirm you have previewed this version and it is final";
+        return publish_page(&state, &auth, key, version, Some(message)).await;
+    }
+    if let Some(confirm) = crate::web::second_factor::demand_recent(
+        &state,
+        &auth,
+        &format!("{}/publish", version_path(&key, &version)),
+    ) {
+        return Ok(confirm);
     }
     let actor = auth.actor();
     let (k, v) = (key.clone(), version.clone());
@@ -376,6 +420,28 @@ pub async fn delete(
     auth.require(Action::Administer)?;
     auth.check_csrf(&form.csrf_token)?;
     let (key, version) = path.into_inner();
+    // Deleting cannot be undone: the first press asks, the confirmation page's button
+    // (`confirm=yes`) deletes. A published version is refused either way.
+    if form.confirm != "yes" {
+        let stored = load(&state, key.clone(), version.clone()).await?;
+        if stored.summary.status == store::PUBLISHED {
+            return Err(AppError::Conflict(format!(
+                "Version {version} of {key} is published and cannot be deleted."
+            )));
+        }
+        return page::render(
+            &state,
+            Some(&auth.page_user()),
+            "admin/delete_draft",
+            "Delete this draft?",
+            json!({
+                "key": key, "version": version, "title": stored.summary.title,
+                "action": format!("{}/delete", version_path(&key, &version)),
+                "back": version_path(&key, &version),
+                "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": BASE, "label": "Question sets"}],
+            }),
+        );
+    }
     let actor = auth.actor();
     state
         .db
@@ -404,9 +470,19 @@ pub async fn download(
     let (body, ext, mime) = match query.format.as_deref() {
         Some("json") => (questionnaire::to_json(q), "json", "application/json"),
         Some("yaml") | None => (questionnaire::to_yaml(q), "yaml", "application/yaml"),
+        Some("xlsx") => {
+            let body = crate::services::workbook::export(q)?;
+            return Ok(HttpResponse::Ok()
+                .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}-{}.xlsx\"", q.key, q.version),
+                ))
+                .body(body));
+        }
         Some(other) => {
             return Err(AppError::BadRequest(format!(
-                "Unknown format \"{other}\": choose yaml or json."
+                "Unknown format \"{other}\": choose yaml, json or xlsx."
             )))
         }
     };

@@ -10,6 +10,11 @@
 //! Scope is enforced on the server from the signed-in approver's own organisation: the
 //! approver's form has no organisation field, and a request that names another organisation,
 //! another organisation's person or a role the form does not offer is refused outright.
+//!
+//! Administrators can also invite many people from a CSV file (`import`), each line checked as
+//! this form checks one person, previewed, then invited all at once or not at all.
+
+mod import;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
@@ -19,17 +24,17 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit::{self, Actor, Entry};
-use crate::auth::roles::{Action, Role};
-use crate::auth::session::Authenticated;
-use crate::auth::users::{self, EmailAddress, NewUser, User};
 use crate::db::schema::{organisations, sessions, users as users_table};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::ods::{OdsCode, OrgKind};
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::services::audit::{self, Actor, Entry};
+use crate::services::auth::roles::{Action, Role};
+use crate::services::auth::users::{self, EmailAddress, NewUser, User};
+use crate::templates::Templates;
+use crate::web::auth::Authenticated;
 use crate::web::listing::{self, like_escape, lower, PAGE_SIZE};
-use crate::web::templates::Templates;
 use crate::web::{page, AppState};
 
 const ADMIN_BASE: &str = "/admin/users";
@@ -80,6 +85,9 @@ struct Invitation {
     group_region: Option<String>,
     /// What the email names as where the person works or what they see.
     place: Option<String>,
+    /// The address already has an account, and the inviter may not be told (an approver):
+    /// that account's holder is emailed instead, and the inviter sees the usual answer.
+    existing: Option<User>,
 }
 
 fn first_upper(s: &str) -> String {
@@ -148,13 +156,18 @@ fn check_invitation(
             }
         }
     }
+    // Administrators see every account anyway and are told; an approver is not, so the form
+    // cannot be used to find out who has an account (see `invite`).
+    let mut existing = None;
     let email = match EmailAddress::parse(&form.email) {
         Ok(email) => {
-            if users::find_by_email(conn, email.as_str())?.is_some() {
-                errors.push(FieldError::new(
+            match (users::find_by_email(conn, email.as_str())?, scope) {
+                (Some(user), Scope::Organisation(_)) => existing = Some(user),
+                (Some(_), Scope::Everyone) => errors.push(FieldError::new(
                     "email",
                     format!("An account for {} already exists", email.as_str()),
-                ));
+                )),
+                (None, _) => {}
             }
             Some(email)
         }
@@ -171,7 +184,49 @@ fn check_invitation(
             "name",
             "The name must be 200 characters or fewer",
         ));
+    } else if let Some(problem) = crate::domain::text::hidden_character_problem(&name) {
+        errors.push(FieldError::new("name", format!("The name {problem}")));
     }
+    let Placement {
+        organisation_id,
+        group_organisation_id,
+        group_region,
+        place,
+    } = placement(conn, scope, role, form, &mut errors)?;
+    match (email, role) {
+        (Some(email), Some(role)) if errors.is_empty() => Ok(Ok(Invitation {
+            email,
+            name,
+            role,
+            organisation_id,
+            group_organisation_id,
+            group_region,
+            place,
+            existing,
+        })),
+        _ => Ok(Err(errors)),
+    }
+}
+
+/// Where a person with a role works or what they see, as the invitation and role forms give it.
+#[derive(Default)]
+struct Placement {
+    organisation_id: Option<i64>,
+    group_organisation_id: Option<i64>,
+    group_region: Option<String>,
+    /// What an email names as where the person works or what they see.
+    place: Option<String>,
+}
+
+/// Check the role's organisation, ICB or region fields of `form`, adding field problems to
+/// `errors`. Shared by inviting someone and changing a person's role.
+fn placement(
+    conn: &mut DbConnection,
+    scope: Scope,
+    role: Option<Role>,
+    form: &InviteForm,
+    errors: &mut Vec<FieldError>,
+) -> Result<Placement, AppError> {
     let (mut organisation_id, mut group_organisation_id, mut group_region, mut place) =
         (None, None, None, None);
     match (role, scope) {
@@ -260,29 +315,53 @@ fn check_invitation(
         }
         (Some(_), _) => {}
     }
-    match (email, role) {
-        (Some(email), Some(role)) if errors.is_empty() => Ok(Ok(Invitation {
-            email,
-            name,
-            role,
-            organisation_id,
-            group_organisation_id,
-            group_region,
-            place,
-        })),
-        _ => Ok(Err(errors)),
-    }
+    Ok(Placement {
+        organisation_id,
+        group_organisation_id,
+        group_region,
+        place,
+    })
 }
 
 /// Create the account, its invitation link and the invitation email, in the caller's
-/// transaction.
+/// transaction. When the address already has an account (only an approver's invitation gets
+/// this far), nothing is created: its holder is told by email that someone tried to invite
+/// them and how to sign in, the attempt is logged, and the caller answers as for a new
+/// invitation, so the approver cannot tell the two apart.
 fn invite(
     conn: &mut DbConnection,
     templates: &Templates,
+    key: &crate::crypto::SealingKey,
     base_url: &str,
     actor: &Actor,
     invitation: Invitation,
 ) -> Result<User, AppError> {
+    if let Some(existing) = invitation.existing {
+        crate::services::mail::enqueue(
+            conn,
+            templates,
+            crate::services::mail::OutgoingEmail {
+                kind: "already_registered",
+                to: &existing.email,
+                template: "already_registered",
+                data: json!({
+                    "name": existing.name,
+                    "inviter": actor.label,
+                    "organisation": invitation.place,
+                    "link": format!("{}/login", base_url.trim_end_matches('/')),
+                    "reset_link": format!("{}/account/reset-password", base_url.trim_end_matches('/')),
+                }),
+                dedupe_key: None,
+            },
+        )?;
+        audit::record(
+            conn,
+            actor,
+            Entry::new("user.invite_existing", "user", existing.id)
+                .organisation(invitation.organisation_id),
+        )?;
+        return Ok(existing);
+    }
     let user = users::create(
         conn,
         actor,
@@ -295,27 +374,22 @@ fn invite(
             group_region: invitation.group_region.as_deref(),
         },
     )?;
-    let token = users::issue_link_token(conn, user.id, users::INVITATION)?;
-    let link = format!(
-        "{}/account/set-password?token={token}",
-        base_url.trim_end_matches('/')
-    );
-    crate::mail::enqueue(
+    users::email_link_token(
         conn,
         templates,
-        crate::mail::OutgoingEmail {
-            kind: "invitation",
-            to: &user.email,
-            template: "invitation",
-            data: json!({
+        key,
+        base_url,
+        &user,
+        users::INVITATION,
+        |link| {
+            json!({
                 "name": user.name,
                 "link": link,
                 "organisation": invitation.place,
                 // "invited ... as contributor"
                 "role_label": invitation.role.label().to_lowercase(),
                 "expires_days": INVITATION_DAYS,
-            }),
-            dedupe_key: None,
+            })
         },
     )?;
     audit::record(
@@ -345,16 +419,17 @@ async fn check_and_invite(
     let actor = auth.actor();
     let templates = state.templates.clone();
     let base_url = state.settings.base_url.clone();
+    let key = state.settings.mail.sealing_key.clone();
     let email = form.email.trim().to_lowercase();
     let result = state
         .db
         .write(move |conn| match check_invitation(conn, scope, &form)? {
-            Ok(invitation) => invite(conn, &templates, &base_url, &actor, invitation).map(Ok),
+            Ok(invitation) => invite(conn, &templates, &key, &base_url, &actor, invitation).map(Ok),
             Err(errors) => Ok(Err(errors)),
         })
         .await;
     if matches!(result, Ok(Ok(_))) {
-        crate::mail::wake();
+        crate::services::mail::wake();
     }
     match result {
         // Two invitations for one address at the same moment: the database refused the second.
@@ -475,6 +550,7 @@ fn person_row(
         .or_else(|| user.group_region.clone());
     json!({
         "id": user.id,
+        "href": format!("{ADMIN_BASE}/{}", user.id),
         "name": user.name,
         "email": user.email,
         "role_label": user.role().label(),
@@ -510,17 +586,20 @@ fn flash(done: Option<&str>) -> Value {
         Some("invited") => {
             json!({"kind": "success", "message": format!("The invitation has been sent. The link in it works once, for {INVITATION_DAYS} days.")})
         }
+        Some("imported") => {
+            json!({"kind": "success", "message": format!("Everyone in the file was invited. Each link works once, for {INVITATION_DAYS} days.")})
+        }
         Some("deactivated") => {
             json!({"kind": "success", "message": "The account was deactivated and signed out everywhere."})
         }
+        Some("second-factor-reset") => {
+            json!({"kind": "success", "message": "The second factor was reset. The person signs in with their password and, if their role needs one, sets up a new second factor."})
+        }
+        Some("no-second-factor") => {
+            json!({"kind": "success", "message": "That person had no second factor to reset."})
+        }
         _ => Value::Null,
     }
-}
-
-fn html(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body)
 }
 
 fn see_other(location: String) -> HttpResponse {
@@ -597,7 +676,7 @@ pub async fn admin_list(
     let query = std::sync::Arc::new(query.into_inner());
     let page_no = listing::page_number(query.page.as_deref());
     let q = query.clone();
-    let (people, total, names) = state
+    let (people, total, names, with_factor) = state
         .db
         .read(move |conn| {
             let code = q.organisation.trim();
@@ -619,12 +698,27 @@ pub async fn admin_list(
                 .select(User::as_select())
                 .load(conn)?;
             let names = organisation_names(conn, &people)?;
-            Ok((people, total, names))
+            let with_factor: std::collections::HashSet<i64> =
+                crate::db::schema::second_factors::table
+                    .filter(
+                        crate::db::schema::second_factors::user_id
+                            .eq_any(people.iter().map(|p| p.id).collect::<Vec<_>>()),
+                    )
+                    .select(crate::db::schema::second_factors::user_id)
+                    .load::<i64>(conn)?
+                    .into_iter()
+                    .collect();
+            Ok((people, total, names, with_factor))
         })
         .await?;
     let rows: Vec<Value> = people
         .iter()
-        .map(|u| person_row(u, &names, auth.user.id, ADMIN_BASE))
+        .map(|u| {
+            let mut row = person_row(u, &names, auth.user.id, ADMIN_BASE);
+            row["second_factor"] = json!(with_factor.contains(&u.id));
+            row["reset_href"] = json!(format!("{ADMIN_BASE}/{}/second-factor/reset", u.id));
+            row
+        })
         .collect();
     let roles: Vec<Value> = Role::ALL
         .into_iter()
@@ -646,7 +740,7 @@ pub async fn admin_list(
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
     )?;
-    Ok(html(StatusCode::OK, body))
+    Ok(page::html_response(StatusCode::OK, body))
 }
 
 async fn admin_invite_page(
@@ -700,7 +794,7 @@ async fn admin_invite_page(
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": ADMIN_BASE, "label": "People"}],
         }),
     )?;
-    Ok(html(status, body))
+    Ok(page::html_response(status, body))
 }
 
 pub async fn admin_invite_form(
@@ -718,6 +812,12 @@ pub async fn admin_invite(
 ) -> Result<HttpResponse, AppError> {
     auth.require(Action::Administer)?;
     auth.check_csrf(&form.csrf_token)?;
+    // Giving someone a role is a sensitive action: a recent sign-in or confirmation.
+    if let Some(confirm) =
+        crate::web::second_factor::demand_recent(&state, &auth, &format!("{ADMIN_BASE}/invite"))
+    {
+        return Ok(confirm);
+    }
     let form = form.into_inner();
     match check_and_invite(&state, &auth, Scope::Everyone, form.clone()).await? {
         Ok(_) => Ok(see_other(format!("{ADMIN_BASE}?done=invited"))),
@@ -748,6 +848,387 @@ pub async fn admin_deactivate(
         .write(move |conn| deactivate(conn, &actor, Scope::Everyone, target))
         .await?;
     Ok(see_other(format!("{ADMIN_BASE}?done=deactivated")))
+}
+
+// ---------------------------------------------------------------------------------------
+// One person: changing their role, sending their invitation again
+// ---------------------------------------------------------------------------------------
+
+/// Change `target_id`'s role (and where they work or what they see), in the caller's
+/// transaction. The change is conditional on the role the page showed (`seen_role`), so of two
+/// administrators changing one person at once the second is told; demoting an administrator
+/// first locks every active administrator's row and then counts the others, so two
+/// administrators demoting each other at once cannot leave the service with none. The person's
+/// sessions read the role afresh on their next request; if the new role needs a second factor
+/// they have not set up, they are signed out so that signing in again asks for one.
+#[allow(clippy::too_many_arguments)]
+fn change_role(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    target_id: i64,
+    seen_role: &str,
+    role: Role,
+    placed: Placement,
+    second_factor_roles: &[String],
+) -> Result<User, AppError> {
+    let target = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
+    let administrator = Role::Administrator.as_str();
+    if target.role == administrator && role != Role::Administrator {
+        diesel::update(
+            users_table::table
+                .filter(users_table::role.eq(administrator))
+                .filter(users_table::active.eq(true)),
+        )
+        .set(users_table::updated_at.eq(users_table::updated_at))
+        .execute(conn)?;
+        let others: i64 = users_table::table
+            .filter(users_table::role.eq(administrator))
+            .filter(users_table::active.eq(true))
+            .filter(users_table::id.ne(target.id))
+            .count()
+            .get_result(conn)?;
+        if others == 0 {
+            return Err(AppError::Conflict(format!(
+                "{} is the last administrator. Make someone else an administrator first, so the service always has one.",
+                target.name
+            )));
+        }
+    }
+    let now = Utc::now().naive_utc();
+    let changed = diesel::update(
+        users_table::table
+            .find(target.id)
+            .filter(users_table::role.eq(seen_role)),
+    )
+    .set((
+        users_table::role.eq(role.as_str()),
+        users_table::organisation_id.eq(placed.organisation_id),
+        users_table::group_organisation_id.eq(placed.group_organisation_id),
+        users_table::group_region.eq(&placed.group_region),
+        users_table::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed != 1 {
+        return Err(AppError::Conflict(format!(
+            "Someone else changed {}'s role after you opened the page. Look at it again, then make your change.",
+            target.name
+        )));
+    }
+    let after = users::find(conn, target.id)?.ok_or(AppError::NotFound)?;
+    let needs_factor = crate::services::auth::second_factor::required(second_factor_roles, &after)
+        && crate::services::auth::second_factor::enabled_at(conn, after.id)?.is_none();
+    let signed_out = if needs_factor {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(after.id))).execute(conn)?
+    } else {
+        0
+    };
+    audit::record(
+        conn,
+        actor,
+        Entry::new("user.role_change", "user", target.id)
+            .organisation(after.organisation_id.or(target.organisation_id))
+            .before(json!({"email": target.email, "role": target.role, "organisation_id": target.organisation_id,
+                           "group_organisation_id": target.group_organisation_id, "group_region": target.group_region}))
+            .after(json!({"email": after.email, "role": after.role, "organisation_id": after.organisation_id,
+                          "group_organisation_id": after.group_organisation_id, "group_region": after.group_region,
+                          "sessions_ended": signed_out})),
+    )?;
+    Ok(after)
+}
+
+/// Send a new invitation to someone who has not yet chosen a password: the links sent before
+/// stop working, and the new one goes through the outbox in the same transaction.
+fn resend_invitation(
+    conn: &mut DbConnection,
+    templates: &Templates,
+    key: &crate::crypto::SealingKey,
+    base_url: &str,
+    actor: &Actor,
+    target_id: i64,
+) -> Result<User, AppError> {
+    use crate::db::schema::one_time_tokens;
+    let target = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
+    if !target.active {
+        return Err(AppError::Conflict(format!(
+            "{}'s account is deactivated, so it cannot be invited again.",
+            target.name
+        )));
+    }
+    if target.password_hash.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{} has already accepted their invitation and chosen a password. If they have forgotten it, they can reset it from the sign-in page.",
+            target.name
+        )));
+    }
+    let now = Utc::now().naive_utc();
+    let revoked = diesel::update(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(target.id))
+            .filter(one_time_tokens::purpose.eq(users::INVITATION))
+            .filter(one_time_tokens::used_at.is_null()),
+    )
+    .set(one_time_tokens::used_at.eq(Some(now)))
+    .execute(conn)?;
+    let place = match (target.organisation_id, target.group_organisation_id) {
+        (Some(id), _) | (None, Some(id)) => organisations::table
+            .find(id)
+            .select(organisations::name)
+            .first::<String>(conn)
+            .optional()?,
+        (None, None) => target.group_region.clone(),
+    };
+    users::email_link_token(
+        conn,
+        templates,
+        key,
+        base_url,
+        &target,
+        users::INVITATION,
+        |link| {
+            json!({
+                "name": target.name,
+                "link": link,
+                "organisation": place,
+                "role_label": target.role().label().to_lowercase(),
+                "expires_days": INVITATION_DAYS,
+            })
+        },
+    )?;
+    audit::record(
+        conn,
+        actor,
+        Entry::new("user.invite_again", "user", target.id)
+            .organisation(target.organisation_id.or(target.group_organisation_id))
+            .after(json!({"email": target.email, "links_revoked": revoked, "expires_days": INVITATION_DAYS})),
+    )?;
+    Ok(target)
+}
+
+/// What the role form sends: the role it showed (`seen_role`) and the new role with its
+/// organisation, ICB or region.
+#[derive(Deserialize, Default, Clone)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    seen_role: String,
+    #[serde(default)]
+    role: String,
+    organisation: Option<String>,
+    #[serde(default)]
+    icb: String,
+    #[serde(default)]
+    region: String,
+}
+
+async fn person_page(
+    state: &AppState,
+    auth: &Authenticated,
+    target_id: i64,
+    typed: Option<&RoleForm>,
+    errors: &[FieldError],
+    status: StatusCode,
+    done: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let (person, names, regions) = state
+        .db
+        .read(move |conn| {
+            let person = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
+            let names = organisation_names(conn, std::slice::from_ref(&person))?;
+            Ok((person, names, regions(conn)?))
+        })
+        .await?;
+    let row = person_row(&person, &names, auth.user.id, ADMIN_BASE);
+    let chosen = typed.map_or(person.role.clone(), |t| t.role.clone());
+    let current_org = person
+        .organisation_id
+        .and_then(|id| names.get(&id))
+        .map(|(code, _)| code.clone())
+        .unwrap_or_default();
+    let current_icb = person
+        .group_organisation_id
+        .and_then(|id| names.get(&id))
+        .map(|(code, _)| code.clone())
+        .unwrap_or_default();
+    let region = typed.map_or(person.group_region.clone().unwrap_or_default(), |t| {
+        t.region.clone()
+    });
+    let roles: Vec<Value> = Role::ALL
+        .into_iter()
+        .map(|r| json!({"value": r.as_str(), "label": r.label(), "checked": r.as_str() == chosen,
+                        "needs_organisation": r.is_organisation_role(), "group": r == Role::GroupViewer}))
+        .collect();
+    let flash = match done {
+        Some("role") => {
+            json!({"kind": "success", "message": "The role was changed. It applies to the person's next page; if the new role needs a second factor they have not set up, they were signed out."})
+        }
+        Some("invited-again") => {
+            json!({"kind": "success", "message": format!("A new invitation was sent. Links sent before no longer work; the new one works once, for {INVITATION_DAYS} days.")})
+        }
+        _ => Value::Null,
+    };
+    let body = page::render_html(
+        state,
+        Some(&auth.page_user()),
+        "admin/user",
+        &person.name,
+        json!({
+            "person": row,
+            "base": format!("{ADMIN_BASE}/{}", person.id),
+            "seen_role": typed.map_or(person.role.clone(), |t| t.seen_role.clone()),
+            "invited": person.active && person.password_hash.is_none(),
+            "roles": roles,
+            "regions": regions.iter().map(|r| json!({"value": r, "selected": *r == region})).collect::<Vec<_>>(),
+            "organisation": typed.map_or(current_org, |t| t.organisation.clone().unwrap_or_default()),
+            "icb": typed.map_or(current_icb, |t| t.icb.clone()),
+            "role_error": error_for(errors, "role"),
+            "organisation_error": error_for(errors, "organisation"),
+            "icb_error": error_for(errors, "icb"),
+            "region_error": error_for(errors, "region"),
+            "errors": error_list(errors),
+            "flash": flash,
+            "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": ADMIN_BASE, "label": "People"}],
+        }),
+    )?;
+    Ok(page::html_response(status, body))
+}
+
+pub async fn admin_person(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    query: web::Query<DoneQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    person_page(
+        &state,
+        &auth,
+        path.into_inner(),
+        None,
+        &[],
+        StatusCode::OK,
+        query.done.as_deref(),
+    )
+    .await
+}
+
+pub async fn admin_change_role(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    auth.check_csrf(&form.csrf_token)?;
+    let target = path.into_inner();
+    // Giving or taking away a role is sensitive: a recent sign-in or confirmation.
+    if let Some(confirm) =
+        crate::web::second_factor::demand_recent(&state, &auth, &format!("{ADMIN_BASE}/{target}"))
+    {
+        return Ok(confirm);
+    }
+    let form = form.into_inner();
+    let typed = form.clone();
+    let actor = auth.actor();
+    let factor_roles = state.settings.auth.second_factor_roles.clone();
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let mut errors = Vec::new();
+            let role = Role::parse(form.role.trim());
+            let as_invite = InviteForm {
+                role: form.role.clone(),
+                organisation: form.organisation.clone(),
+                icb: form.icb.clone(),
+                region: form.region.clone(),
+                ..InviteForm::default()
+            };
+            let placed = placement(conn, Scope::Everyone, role, &as_invite, &mut errors)?;
+            match role {
+                Some(role) if errors.is_empty() => change_role(
+                    conn,
+                    &actor,
+                    target,
+                    form.seen_role.trim(),
+                    role,
+                    placed,
+                    &factor_roles,
+                )
+                .map(|_| Ok(())),
+                _ => Ok(Err(errors)),
+            }
+        })
+        .await;
+    match outcome {
+        Ok(Ok(())) => Ok(see_other(format!("{ADMIN_BASE}/{target}?done=role"))),
+        Ok(Err(errors)) => {
+            person_page(
+                &state,
+                &auth,
+                target,
+                Some(&typed),
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+            )
+            .await
+        }
+        Err(AppError::Conflict(message)) => {
+            let errors = [FieldError::new("role", message)];
+            person_page(
+                &state,
+                &auth,
+                target,
+                None,
+                &errors,
+                StatusCode::CONFLICT,
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn admin_resend_invitation(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    auth.check_csrf(&form.csrf_token)?;
+    let target = path.into_inner();
+    let actor = auth.actor();
+    let templates = state.templates.clone();
+    let base_url = state.settings.base_url.clone();
+    let key = state.settings.mail.sealing_key.clone();
+    match state
+        .db
+        .write(move |conn| resend_invitation(conn, &templates, &key, &base_url, &actor, target))
+        .await
+    {
+        Ok(_) => {
+            crate::services::mail::wake();
+            Ok(see_other(format!(
+                "{ADMIN_BASE}/{target}?done=invited-again"
+            )))
+        }
+        Err(AppError::Conflict(message)) => {
+            let errors = [FieldError::new("resend", message)];
+            person_page(
+                &state,
+                &auth,
+                target,
+                None,
+                &errors,
+                StatusCode::CONFLICT,
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,7 +1311,7 @@ async fn organisation_page(
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
     )?;
-    Ok(html(status, body))
+    Ok(page::html_response(status, body))
 }
 
 pub async fn organisation_list(
@@ -864,6 +1345,9 @@ pub async fn organisation_invite(
         Err(_) => return Err(AppError::Forbidden),
     };
     auth.check_csrf(&form.csrf_token)?;
+    if let Some(confirm) = crate::web::second_factor::demand_recent(&state, &auth, ORG_BASE) {
+        return Ok(confirm);
+    }
     let form = form.into_inner();
     match check_and_invite(&state, &auth, Scope::Organisation(org), form.clone()).await? {
         Ok(_) => Ok(see_other(format!("{ORG_BASE}?done=invited"))),
@@ -903,11 +1387,23 @@ pub async fn organisation_deactivate(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(ADMIN_BASE, web::get().to(admin_list))
+        .route("/admin/users/import", web::get().to(import::form))
+        .route("/admin/users/import", web::post().to(import::upload))
+        .route(
+            "/admin/users/import/confirm",
+            web::post().to(import::confirm),
+        )
         .route("/admin/users/invite", web::get().to(admin_invite_form))
         .route("/admin/users/invite", web::post().to(admin_invite))
         .route(
             "/admin/users/{id}/deactivate",
             web::post().to(admin_deactivate),
+        )
+        .route("/admin/users/{id}", web::get().to(admin_person))
+        .route("/admin/users/{id}/role", web::post().to(admin_change_role))
+        .route(
+            "/admin/users/{id}/resend-invitation",
+            web::post().to(admin_resend_invitation),
         )
         .route(ORG_BASE, web::get().to(organisation_list))
         .route(

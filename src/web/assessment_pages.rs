@@ -2,8 +2,9 @@
 //! type, N/A, conditions applied on the server so pages work without JavaScript, errors by the
 //! field, save and continue, autosave), the review of missing answers, sign-off and
 //! submission, the confirmation and the results with a radar chart and the per-domain
-//! explanation. Authorisation: reading needs `ReadOrganisation`, saving `Answer`, submitting
-//! `Approve` (approvers only), reopening `Administer`.
+//! explanation. Authorisation: reading needs `ReadOrganisation` (and `ReadInProgress` until the
+//! assessment is submitted, which auditors lack), saving `Answer`, submitting `Approve`
+//! (approvers only), reopening `Administer`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,24 +13,39 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::assessments::{self, Change, Loaded, SignOff};
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
-use crate::domain::{scoring, visibility, FieldError};
+use crate::domain::{next_band, scoring, visibility, Answers, FieldError, Questionnaire};
 use crate::error::AppError;
+use crate::services::assessments::{self, Change, Loaded, SignOff};
+use crate::services::auth::roles::Action;
+use crate::web::auth::Authenticated;
 use crate::web::{charts, page, questions, AppState};
 
-fn base(id: i64) -> String {
+pub fn base(id: i64) -> String {
     format!("/assessments/{id}")
 }
 
-async fn load_for(
+pub async fn load_for(
     state: &AppState,
     auth: &Authenticated,
     id: i64,
     action: fn(i64) -> Action,
 ) -> Result<Loaded, AppError> {
-    load_checked(state, id, |org| auth.require(action(org))).await
+    let loaded = load_checked(state, id, |org| auth.require(action(org))).await?;
+    require_in_progress_reader(&loaded, |a| auth.require(a))?;
+    Ok(loaded)
+}
+
+/// An assessment not yet submitted is read only by those who may see answers in progress
+/// (not auditors, who read what was submitted).
+pub fn require_in_progress_reader(
+    loaded: &Loaded,
+    require: impl FnOnce(Action) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    if loaded.row.status == "submitted" {
+        Ok(())
+    } else {
+        require(Action::ReadInProgress(loaded.row.organisation_id))
+    }
 }
 
 /// Load an assessment if `allowed` accepts its organisation (the pages and the API).
@@ -46,7 +62,7 @@ pub async fn load_checked(
     Ok(loaded)
 }
 
-fn crumbs(loaded: &Loaded) -> Value {
+pub fn crumbs(loaded: &Loaded) -> Value {
     json!([
         {"href": "/dashboard", "label": "Home"},
         {"href": base(loaded.row.id), "label": format!("{} {}", loaded.cycle_label, loaded.row.setting)},
@@ -74,15 +90,48 @@ fn progress(loaded: &Loaded, report: &scoring::Assessment) -> Vec<Value> {
                 "href": format!("{}/domains/{}", base(loaded.row.id), d.key),
                 "answered": s.answered, "visible": s.visible,
                 "percent": (s.answered * 100).checked_div(s.visible).unwrap_or(100),
-                "complete": s.required_missing.is_empty() && s.answered == s.visible,
+                // Done when nothing required is missing: an unanswered optional question
+                // does not keep a section "in progress" (after submission, nothing does).
+                "complete": s.required_missing.is_empty() && (s.answered > 0 || !loaded.is_open_for_answers()),
                 "carried_forward": carried,
             })
         })
         .collect()
 }
 
-fn header_data(loaded: &Loaded) -> Value {
-    let (label, colour) = assessments::status_label(&loaded.row.status);
+/// Every shown question of each section with its answer in words and where to change it, for
+/// "Check your answers" and the sign-off page (the approver sees what they sign).
+fn answer_sections(loaded: &Loaded) -> Vec<Value> {
+    let q = loaded.questionnaire();
+    let visible = visibility::visible(q, &loaded.answers());
+    q.domains
+        .iter()
+        .map(|d| {
+            let rows: Vec<Value> = d
+                .questions
+                .iter()
+                .filter(|x| visible.contains(&x.key))
+                .map(|x| {
+                    let stored = loaded.answers.get(&x.key);
+                    json!({
+                        "key": x.key,
+                        "evidence": [],
+                        "text": x.text,
+                        "required": x.required,
+                        "answered": stored.is_some_and(|s| crate::domain::answers::is_answered(&s.answer)),
+                        "answer": stored.map(|s| questions::answer_words(x, &s.answer)),
+                        "carried_forward": stored.is_some_and(|s| s.carried_forward),
+                        "href": format!("{}/domains/{}#q-{}-group", base(loaded.row.id), d.key, x.key),
+                    })
+                })
+                .collect();
+            json!({"key": d.key, "title": d.title, "rows": rows})
+        })
+        .collect()
+}
+
+pub fn header_data(loaded: &Loaded) -> Value {
+    let (label, colour) = loaded.status_label();
     json!({
         "id": loaded.row.id,
         "organisation": loaded.organisation_name,
@@ -92,11 +141,13 @@ fn header_data(loaded: &Loaded) -> Value {
         "deadline": loaded.deadline.format("%-d %B %Y").to_string(),
         "status_label": label, "status_colour": colour,
         "open": loaded.is_open_for_answers(),
+        "closed": loaded.is_closed(),
+        "closed_reason": loaded.is_closed().then(|| loaded.closed_reason()),
         "base": base(loaded.row.id),
     })
 }
 
-fn merge(mut a: Value, b: Value) -> Value {
+pub fn merge(mut a: Value, b: Value) -> Value {
     if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
         a.extend(b);
     }
@@ -110,6 +161,25 @@ pub async fn overview(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let loaded = load_for(&state, &auth, id, Action::ReadOrganisation).await?;
+    overview_page(&state, &auth, &loaded, &OverviewForms::default()).await
+}
+
+/// What an administrator typed into the overview's forms (reopen, extend the deadline) when
+/// it was refused, to draw the page again with the errors beside the fields.
+#[derive(Default)]
+struct OverviewForms {
+    errors: Vec<FieldError>,
+    reason: String,
+    deadline: String,
+}
+
+async fn overview_page(
+    state: &AppState,
+    auth: &Authenticated,
+    loaded: &Loaded,
+    forms: &OverviewForms,
+) -> Result<HttpResponse, AppError> {
+    let id = loaded.row.id;
     let people: Vec<Value> = state
         .db
         .read(move |conn| assessments::contributors(conn, id))
@@ -117,32 +187,92 @@ pub async fn overview(
         .into_iter()
         .map(|(name, at)| json!({"name": name, "at": at.format("%-d %b %Y %H:%M").to_string()}))
         .collect();
+    let shared = loaded.clone();
+    let (sections, audit) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                crate::services::sections::sections(conn, &shared)?,
+                crate::services::review::review(conn, &shared)?,
+            ))
+        })
+        .await?;
     let today = chrono::Utc::now().date_naive();
     let report = scoring::score(loaded.questionnaire(), &loaded.answers());
+    let domains: Vec<Value> = progress(loaded, &report)
+        .into_iter()
+        .zip(&sections)
+        .map(|(p, s)| {
+            merge(
+                p,
+                json!({"section": crate::web::section_pages::section_view(id, s)}),
+            )
+        })
+        .collect();
+    let reviewed = sections
+        .iter()
+        .filter(|s| s.status == crate::services::sections::Status::Reviewed)
+        .count();
+    let error_for = |f: &str| {
+        forms
+            .errors
+            .iter()
+            .find(|e| e.path == f)
+            .map(|e| e.message.clone())
+    };
+    let summary: Vec<Value> = forms
+        .errors
+        .iter()
+        .map(|e| json!({"href": format!("#{}", e.path), "message": e.message}))
+        .collect();
     let data = merge(
-        header_data(&loaded),
+        header_data(loaded),
         json!({
-            "domains": progress(&loaded, &report),
+            "domains": domains,
+            "reviewed": reviewed, "section_count": sections.len(),
+            "audit": crate::web::review_pages::state_view(id, &audit),
             "answered": report.answered, "visible": report.visible,
             "missing": report.missing_required.len(),
             "can_answer": auth.may(Action::Answer(loaded.row.organisation_id)),
             "can_submit": auth.may(Action::Approve(loaded.row.organisation_id)) && loaded.is_open_for_answers(),
             "submitted": loaded.row.status == "submitted",
-            "can_reopen": auth.may(Action::Administer) && loaded.row.status == "submitted",
-        "can_extend": auth.may(Action::Administer) && loaded.is_open_for_answers(),
-        "overdue": loaded.is_open_for_answers() && today > loaded.deadline,
-        "extended": loaded.row.deadline_override.is_some(),
-        "people": people,
+            "can_reopen": auth.may(Action::Administer) && loaded.row.status == "submitted" && !loaded.is_closed(),
+            "can_extend": auth.may(Action::Administer) && loaded.is_open_for_answers(),
+            "overdue": loaded.is_open_for_answers() && today > loaded.deadline,
+            "extended": loaded.row.deadline_override.is_some(),
+            "people": people,
+            "reason": forms.reason, "reason_error": error_for("reason"),
+            "new_deadline": forms.deadline, "deadline_error": error_for("deadline"),
+            "errors": if summary.is_empty() { Value::Null } else { json!(summary) },
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
     );
-    page::render(
-        &state,
+    let html = page::render_html(
+        state,
         Some(&auth.page_user()),
         "assessment/overview",
         &format!("{} assessment", loaded.cycle_label),
         data,
-    )
+    )?;
+    let status = if summary.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// A refused administrator's form on the overview: the overview again, with the errors.
+async fn overview_refused(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+    forms: OverviewForms,
+) -> Result<HttpResponse, AppError> {
+    let loaded = load_for(state, auth, id, Action::ReadOrganisation).await?;
+    overview_page(state, auth, &loaded, &forms).await
 }
 
 /// What a refused save hands back to the page: what was typed, and why it was not saved.
@@ -151,10 +281,64 @@ struct Feedback<'a> {
     submitted: BTreeMap<String, Vec<String>>,
     errors: &'a [FieldError],
     conflicts: &'a [assessments::Conflict],
+    /// The page follows a successful save without JavaScript.
+    saved: bool,
+}
+
+/// A refused stale edit in words: both answers by their labels, and the person's own values
+/// kept in the form so "Keep my answer" saves them in one step.
+fn conflict_view(
+    q: &crate::domain::questionnaire::Questionnaire,
+    c: &assessments::Conflict,
+    mine: Option<&Vec<String>>,
+) -> Value {
+    let Some(question) = q.question(&c.key) else {
+        return Value::Null;
+    };
+    let mine_values = mine.cloned().unwrap_or_default();
+    let mine_words = match crate::domain::answers::from_form(question, &mine_values) {
+        Ok(Some(answer)) => questions::answer_words(question, &answer),
+        Ok(None) => "No answer".to_string(),
+        Err(_) => mine_values.join(", "),
+    };
+    json!({
+        "key": c.key,
+        "who": c.changed_by.clone().unwrap_or_else(|| "Someone else".into()),
+        "question": question.text,
+        "theirs": questions::stored_words(question, c.their_value.as_ref()),
+        "mine": mine_words,
+        "mine_values": mine_values,
+    })
+}
+
+/// "Keep my answer" after a stale edit: the person's own values (posted as `mine.<key>`)
+/// replace the field's, which shows the other person's answer, so the save goes through
+/// against the revision the page now holds.
+fn keep_mine(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let Some(key) = pairs
+        .iter()
+        .find(|(k, _)| k == "keep")
+        .map(|(_, v)| v.clone())
+    else {
+        return pairs;
+    };
+    let field = format!("{}{key}", questions::FIELD_PREFIX);
+    let mine = format!("mine.{key}");
+    pairs
+        .into_iter()
+        .filter(|(k, _)| *k != field)
+        .map(|(k, v)| {
+            if k == mine {
+                (field.clone(), v)
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
 }
 
 /// Draw one domain's page, with submitted values and errors when a save was refused.
-fn domain_page(
+async fn domain_page(
     state: &AppState,
     auth: &Authenticated,
     loaded: &Loaded,
@@ -178,16 +362,33 @@ fn domain_page(
             let key = view["key"].as_str().unwrap_or_default().to_string();
             let stored = loaded.answers.get(&key);
             view["revision"] = json!(stored.map_or(0, |s| s.revision));
+            view["top_level"] = json!(true);
             view["carried_forward"] = json!(stored.is_some_and(|s| s.carried_forward));
             view["history_href"] =
                 json!(format!("{}/questions/{key}/history", base(loaded.row.id)));
             if let Some(c) = conflicts.iter().find(|c| c.key == key) {
-                view["conflict"] = json!(format!(
-                    "{} changed this answer while you were working. Their answer: {}. Yours is shown below and was not saved; choose again to keep yours.",
-                    c.changed_by.clone().unwrap_or_else(|| "Someone else".into()),
-                    c.their_value.as_ref().map_or("no answer".to_string(), |v| v.to_string())
-                ));
+                view["conflict"] = conflict_view(q, c, submitted.get(&key));
             }
+        }
+    }
+    let (shared, section_key) = (loaded.clone(), domain_key.to_string());
+    let reach = crate::web::note_pages::reach_of(auth, loaded);
+    let (section, note_counts) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                crate::services::sections::section(conn, &shared, &section_key)?,
+                crate::services::notes::counts(conn, shared.row.id, reach)?,
+            ))
+        })
+        .await?;
+    let mut evidence = crate::web::evidence_pages::for_questions(state, auth, loaded).await?;
+    if let Some(list) = domain.get_mut("questions").and_then(Value::as_array_mut) {
+        for view in list.iter_mut() {
+            let key = view["key"].as_str().unwrap_or_default().to_string();
+            view["evidence"] = evidence.remove(&key).unwrap_or(Value::Null);
+            view["notes_href"] = json!(format!("{}/questions/{key}/notes", base(loaded.row.id)));
+            view["notes_count"] = json!(note_counts.get(&key).copied().unwrap_or(0));
         }
     }
     let report = scoring::score(q, &given);
@@ -195,7 +396,10 @@ fn domain_page(
         .iter()
         .map(|e| json!({"href": format!("#q-{}-group", e.path), "message": e.message}))
         .collect();
-    summary.extend(conflicts.iter().map(|c| json!({"href": format!("#q-{}-group", c.key), "message": format!("Someone else changed \"{}\" while you were working", c.key)})));
+    summary.extend(conflicts.iter().map(|c| {
+        let text = q.question(&c.key).map_or(c.key.as_str(), |x| x.text.as_str());
+        json!({"href": format!("#conflict-{}", c.key), "message": format!("{} changed \"{text}\" while you were working: choose whose answer to keep", c.changed_by.clone().unwrap_or_else(|| "Someone else".into()))})
+    }));
     let next = q
         .domains
         .get(index + 1)
@@ -207,10 +411,12 @@ fn domain_page(
         json!({
             "domain": domain,
             "domain_number": index + 1, "domain_count": q.domains.len(),
+            "section": crate::web::section_pages::section_view(loaded.row.id, &section),
             "progress": progress(loaded, &report).into_iter().nth(index),
             "next": next,
             "can_answer": can_answer,
             "errors": if summary.is_empty() { Value::Null } else { json!(summary) },
+            "flash": if feedback.saved && summary.is_empty() { json!({"kind": "success", "message": "Your answers in this section have been saved."}) } else { Value::Null },
             "breadcrumbs": crumbs(loaded),
         }),
     );
@@ -221,26 +427,28 @@ fn domain_page(
         q.domains[index].title.as_str(),
         data,
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page::html_response(status, html))
+}
+
+/// `?saved=1`: the page a "Save" without JavaScript returns to, which confirms the save.
+#[derive(Deserialize)]
+pub struct DomainQuery {
+    saved: Option<String>,
 }
 
 pub async fn domain(
     state: web::Data<AppState>,
     auth: Authenticated,
     path: web::Path<(i64, String)>,
+    query: web::Query<DomainQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (id, key) = path.into_inner();
     let loaded = load_for(&state, &auth, id, Action::ReadOrganisation).await?;
-    domain_page(
-        &state,
-        &auth,
-        &loaded,
-        &key,
-        &Feedback::default(),
-        StatusCode::OK,
-    )
+    let feedback = Feedback {
+        saved: query.saved.is_some(),
+        ..Feedback::default()
+    };
+    domain_page(&state, &auth, &loaded, &key, &feedback, StatusCode::OK).await
 }
 
 /// The changes a domain form carries: every question listed in `present.<key>` (what the
@@ -287,6 +495,7 @@ fn changes_from_form(
 struct FormSave {
     before: Loaded,
     outcome: assessments::SaveOutcome,
+    changes: Vec<Change>,
     errors: Vec<FieldError>,
     submitted: BTreeMap<String, Vec<String>>,
 }
@@ -316,6 +525,7 @@ async fn save_form(
             Ok(FormSave {
                 before,
                 outcome,
+                changes,
                 errors,
                 submitted,
             })
@@ -330,13 +540,14 @@ pub async fn save_domain(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let (id, key) = path.into_inner();
-    let pairs = form.into_inner();
+    let pairs = keep_mine(form.into_inner());
     let wants_continue = pairs.iter().any(|(k, v)| k == "action" && v == "continue");
     let FormSave {
         before,
         outcome,
         errors,
         submitted,
+        ..
     } = save_form(&state, &auth, id, pairs).await?;
     let visible_before = visibility::visible(before.questionnaire(), &before.answers());
     let reloaded = state
@@ -348,6 +559,7 @@ pub async fn save_domain(
             submitted,
             errors: &errors,
             conflicts: &outcome.conflicts,
+            saved: false,
         };
         return domain_page(
             &state,
@@ -356,7 +568,8 @@ pub async fn save_domain(
             &key,
             &feedback,
             StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        )
+        .await;
     }
     let visible_after = visibility::visible(reloaded.questionnaire(), &reloaded.answers());
     let newly_shown = reloaded
@@ -392,20 +605,92 @@ pub async fn autosave(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let FormSave {
-        outcome, errors, ..
+        before,
+        outcome,
+        changes,
+        errors,
+        submitted,
     } = save_form(&state, &auth, id, form.into_inner()).await?;
+    let after = after_save(&before, &outcome, &changes);
+    let shown = shown_after(&before, &after);
     if let Some(c) = outcome.conflicts.first() {
+        let view = conflict_view(before.questionnaire(), c, submitted.get(&c.key));
         return Ok(HttpResponse::Conflict().json(json!({
-            "message": format!("{} changed \"{}\" while you were working. Reload the page to see their answer before changing it.", c.changed_by.clone().unwrap_or_else(|| "Someone else".into()), c.key),
+            "message": format!(
+                "{} changed the answer to \"{}\" while you were working, so yours was not saved. Their answer: {}. Yours: {}. Choose Save to see both and keep yours.",
+                view["who"].as_str().unwrap_or("Someone else"),
+                view["question"].as_str().unwrap_or(&c.key),
+                view["theirs"].as_str().unwrap_or_default(),
+                view["mine"].as_str().unwrap_or_default(),
+            ),
             "conflicts": outcome.conflicts,
             "saved": outcome.saved,
             "revisions": outcome.revisions,
+            "visible": shown.visible, "progress": shown.progress,
         })));
     }
     if let Some(e) = errors.first() {
-        return Ok(HttpResponse::UnprocessableEntity().json(json!({"error": e.message, "errors": errors, "saved": outcome.saved, "revisions": outcome.revisions})));
+        return Ok(HttpResponse::UnprocessableEntity().json(json!({"error": e.message, "errors": errors, "saved": outcome.saved, "revisions": outcome.revisions, "visible": shown.visible, "progress": shown.progress})));
     }
-    Ok(HttpResponse::Ok().json(json!({"saved": outcome.saved, "revisions": outcome.revisions})))
+    Ok(HttpResponse::Ok().json(json!({"saved": outcome.saved, "revisions": outcome.revisions, "visible": shown.visible, "progress": shown.progress})))
+}
+
+/// The answers as they stand after a save: those loaded in the saving transaction with the
+/// saved changes applied (no second read on the autosave path).
+fn after_save(
+    before: &Loaded,
+    outcome: &assessments::SaveOutcome,
+    changes: &[Change],
+) -> crate::domain::answers::Answers {
+    let mut answers = before.answers();
+    for change in changes.iter().filter(|c| outcome.saved.contains(&c.key)) {
+        match &change.answer {
+            Some(a) => answers.insert(change.key.clone(), a.clone()),
+            None => answers.remove(&change.key),
+        };
+    }
+    answers
+}
+
+/// What autosave tells the page after a save, worked out by the server's own rules
+/// (`domain::visibility`): which questions are shown now, so follow-up questions appear and
+/// disappear at once with JavaScript on, and each section's answered count.
+struct Shown {
+    visible: Vec<String>,
+    progress: BTreeMap<String, Value>,
+}
+
+fn shown_after(before: &Loaded, answers: &crate::domain::answers::Answers) -> Shown {
+    let q = before.questionnaire();
+    let visible = visibility::visible(q, answers);
+    let progress = q
+        .domains
+        .iter()
+        .map(|d| {
+            let shown: Vec<&str> = d
+                .questions
+                .iter()
+                .map(|x| x.key.as_str())
+                .filter(|k| visible.contains(*k))
+                .collect();
+            let answered = shown
+                .iter()
+                .filter(|k| {
+                    answers
+                        .get(**k)
+                        .is_some_and(crate::domain::answers::is_answered)
+                })
+                .count();
+            (
+                d.key.clone(),
+                json!({"answered": answered, "visible": shown.len()}),
+            )
+        })
+        .collect();
+    Shown {
+        visible: visible.into_iter().collect(),
+        progress,
+    }
 }
 
 pub async fn review(
@@ -433,10 +718,14 @@ pub async fn review(
             Some(json!({"text": x.text, "href": format!("{}/domains/{}#q-{}-group", base(loaded.row.id), domain.key, x.key)}))
         })
         .collect();
+    let mut sections = answer_sections(&loaded);
+    crate::web::evidence_pages::annotate_sections(&state, &loaded, &mut sections).await?;
     let data = merge(
         header_data(&loaded),
         json!({
             "missing": missing, "carried": carried, "complete": report.complete,
+            "answer_sections": sections,
+            "can_change": auth.may(Action::Answer(loaded.row.organisation_id)) && loaded.is_open_for_answers(),
             "can_submit": auth.may(Action::Approve(loaded.row.organisation_id)) && loaded.is_open_for_answers(),
             "domains": progress(&loaded, &report),
             "breadcrumbs": crumbs(&loaded),
@@ -451,7 +740,7 @@ pub async fn review(
     )
 }
 
-fn submit_page(
+async fn submit_page(
     state: &AppState,
     auth: &Authenticated,
     loaded: &Loaded,
@@ -475,17 +764,40 @@ fn submit_page(
     let summary: Vec<Value> = errors
         .iter()
         .map(|e| if incomplete.iter().any(|i| i.path == e.path) {
-            json!({"href": format!("{}/review", base(loaded.row.id)), "message": format!("Answer \"{}\" before submitting", e.path)})
+            {
+                // Named by its text, linked to the question on its own page.
+                let q = loaded.questionnaire();
+                let text = q.question(&e.path).map_or(e.path.as_str(), |x| x.text.as_str());
+                let href = q.domain_of(&e.path).map_or_else(
+                    || format!("{}/review", base(loaded.row.id)),
+                    |d| format!("{}/domains/{}#q-{}-group", base(loaded.row.id), d.key, e.path),
+                );
+                json!({"href": href, "message": format!("Answer \u{201c}{text}\u{201d} before submitting")})
+            }
         } else {
             json!({"href": format!("#{}", e.path), "message": e.message})
         })
         .collect();
+    let shared = loaded.clone();
+    let unreviewed: Vec<Value> = state
+        .db
+        .read(move |conn| crate::services::sections::sections(conn, &shared))
+        .await?
+        .iter()
+        .filter(|s| s.status != crate::services::sections::Status::Reviewed)
+        .map(|s| crate::web::section_pages::section_view(loaded.row.id, s))
+        .collect();
+    let mut sections = answer_sections(loaded);
+    crate::web::evidence_pages::annotate_sections(state, loaded, &mut sections).await?;
     let data = merge(
         header_data(loaded),
         json!({
+            "unreviewed": unreviewed,
             "name": name, "job_title": job,
             "name_error": error_for("signoff-name"), "job_error": error_for("signoff-job-title"), "declaration_error": error_for("declaration"),
             "errors": if summary.is_empty() { Value::Null } else { json!(summary) },
+            "answer_sections": sections,
+            "can_change": loaded.is_open_for_answers(),
             "breadcrumbs": crumbs(loaded),
         }),
     );
@@ -496,9 +808,7 @@ fn submit_page(
         "Sign off and submit",
         data,
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page::html_response(status, html))
 }
 
 pub async fn submit_form(
@@ -508,9 +818,11 @@ pub async fn submit_form(
 ) -> Result<HttpResponse, AppError> {
     let loaded = load_for(&state, &auth, path.into_inner(), Action::Approve).await?;
     if !loaded.is_open_for_answers() {
-        return Err(AppError::Conflict(
-            "This assessment has already been submitted.".into(),
-        ));
+        return Err(AppError::Conflict(if loaded.is_closed() {
+            loaded.closed_reason()
+        } else {
+            "This assessment has already been submitted.".into()
+        }));
     }
     submit_page(
         &state,
@@ -521,6 +833,7 @@ pub async fn submit_form(
         "",
         StatusCode::OK,
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -557,20 +870,23 @@ pub async fn submit(
         .await
     {
         Ok(_) => {
-            crate::mail::wake();
+            crate::services::mail::wake();
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("{}/confirmation", base(id))))
                 .finish())
         }
-        Err(AppError::Validation(errors)) => submit_page(
-            &state,
-            &auth,
-            &loaded,
-            &errors,
-            &form.name,
-            &form.job_title,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        Err(AppError::Validation(errors)) => {
+            submit_page(
+                &state,
+                &auth,
+                &loaded,
+                &errors,
+                &form.name,
+                &form.job_title,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
         Err(e) => Err(e),
     }
 }
@@ -642,8 +958,14 @@ pub async fn results(
             json!({
                 "title": d.title, "score": fmt(s.score), "band": s.band, "counted": s.counted,
                 "explanation": s.explanation.iter().map(|c| {
-                    let text = q.question(&c.key).map_or(c.key.as_str(), |x| x.text.as_str());
-                    json!({"text": text, "counted": c.counted, "raw": c.raw.map(|r| scoring::round_display(r, 2)), "normalised": c.normalised.map(|n| scoring::round_display(n, 2)), "weight": c.weight, "reason": c.reason.describe()})
+                    let question = q.question(&c.key);
+                    let text = question.map_or(c.key.as_str(), |x| x.text.as_str());
+                    // The answer behind the figures, in words, so a 0.50 can be understood.
+                    let answer = question.and_then(|x| {
+                        let a = &loaded.answers.get(&c.key)?.answer;
+                        Some(questions::answer_words(x, a))
+                    });
+                    json!({"text": text, "answer": answer, "counted": c.counted, "raw_score": c.raw.map(crate::domain::plain_number), "normalised": c.normalised.map(|n| scoring::round_display(n, 2)), "weight": c.weight, "reason": c.reason.describe()})
                 }).collect::<Vec<_>>(),
             })
         })
@@ -653,12 +975,21 @@ pub async fn results(
         .iter()
         .map(|(k, s)| json!({"title": q.pillars.iter().find(|p| &p.key == k).map_or(k.as_str(), |p| p.title.as_str()), "score": fmt(s.score), "band": s.band}))
         .collect();
+    let next_bands = next_band_data(q, &loaded.answers());
+    let shared = loaded.clone();
+    let review = state
+        .db
+        .read(move |conn| crate::services::review::review(conn, &shared))
+        .await?;
     let data = merge(
         header_data(&loaded),
         json!({
+            "review": crate::web::review_pages::state_view(id, &review),
+            "may_plan": auth.may(Action::Answer(loaded.row.organisation_id)),
+            "next_bands": next_bands,
             "provisional": reference.is_none(), "reference": reference,
             "overall": fmt(report.overall.score), "overall_band": report.overall.band,
-            "scale_min": q.scale.min, "scale_max": q.scale.max,
+            "scale_min": crate::domain::plain_number(q.scale.min), "scale_max": crate::domain::plain_number(q.scale.max),
             "pillars": pillars, "domains": domains, "chart": chart,
             "breadcrumbs": crumbs(&loaded),
         }),
@@ -672,6 +1003,75 @@ pub async fn results(
     )
 }
 
+/// The path to the next band for the results page: per domain below the top band, the
+/// smallest sets of answer changes (computed by `domain::next_band`) in the words of the
+/// answers, the first as the suggestion and the rest as alternatives.
+fn next_band_data(q: &Questionnaire, answers: &Answers) -> Vec<Value> {
+    let live = scoring::score(q, answers);
+    next_band::paths(q, answers, &live)
+        .into_iter()
+        .zip(&q.domains)
+        .filter_map(|(d, domain)| {
+            let target = d.target?;
+            let paths: Vec<Value> = d
+                .paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let changes: Vec<Value> = p
+                        .changes
+                        .iter()
+                        .filter_map(|c| {
+                            let question = q.question(&c.question)?;
+                            Some(json!({
+                                "key": c.question,
+                                "text": question.text,
+                                "from": c.from.as_ref().map(|a| questions::current_words(question, a)),
+                                "to": questions::change_words(question, c.from.as_ref(), &c.to),
+                            }))
+                        })
+                        .collect();
+                    json!({"number": i + 1, "changes": changes, "count": changes.len(), "score": scoring::round_display(p.score, q.decimals), "band": p.band})
+                })
+                .collect();
+            let (first, others) = match paths.split_first() {
+                Some((first, others)) => (Some(first.clone()), others.to_vec()),
+                None => (None, Vec::new()),
+            };
+            // A starting point for an improvement plan action (issue 23): the suggested
+            // changes in words, posted to the plan page's add form.
+            let plan_title: String = d.paths.first().map_or_else(
+                || format!("Reach {} in {}", target.band, domain.title),
+                |p| {
+                    let steps: Vec<String> = p
+                        .changes
+                        .iter()
+                        .filter_map(|c| {
+                            let question = q.question(&c.question)?;
+                            Some(format!(
+                                "{}: {}",
+                                question.text,
+                                questions::change_words(question, c.from.as_ref(), &c.to)
+                            ))
+                        })
+                        .collect();
+                    format!("Reach {}: {}", target.band, steps.join("; "))
+                },
+            );
+            Some(json!({
+                "key": domain.key,
+                "plan_title": crate::services::plans::shortened(&plan_title),
+                "title": domain.title,
+                "score": d.score.map(|s| scoring::round_display(s, q.decimals)),
+                "band": d.band,
+                "target": target.band,
+                "target_min": crate::domain::plain_number(target.min),
+                "first": first, "others_count": others.len(), "others": others, "max_changes": next_band::MAX_CHANGES,
+            }))
+        })
+        .collect()
+}
+
 pub async fn history(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -679,12 +1079,20 @@ pub async fn history(
 ) -> Result<HttpResponse, AppError> {
     let (id, key) = path.into_inner();
     let loaded = load_for(&state, &auth, id, Action::ReadOrganisation).await?;
-    let question = loaded
+    let question_def = loaded
         .questionnaire()
         .question(&key)
         .ok_or(AppError::NotFound)?
-        .text
         .clone();
+    let question = question_def.text.clone();
+    // Stored values (JSON) in the words the person chose them by.
+    let words = |stored: Option<String>, none: &str| match stored {
+        None => none.to_string(),
+        Some(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(v) => questions::stored_words(&question_def, Some(&v)),
+            Err(_) => text,
+        },
+    };
     let k = key.clone();
     let rows = state
         .db
@@ -692,7 +1100,7 @@ pub async fn history(
         .await?;
     let rows: Vec<Value> = rows
         .into_iter()
-        .map(|h| json!({"who": h.who.unwrap_or_else(|| "Carried forward or system".into()), "old": h.old.unwrap_or_else(|| "(no answer)".into()), "new": h.new.unwrap_or_else(|| "(cleared)".into()), "at": h.at.format("%-d %b %Y %H:%M:%S").to_string()}))
+        .map(|h| json!({"who": h.who.unwrap_or_else(|| "Carried forward or system".into()), "old": words(h.old, "No answer"), "new": words(h.new, "Cleared"), "at": h.at.format("%-d %b %Y %H:%M:%S").to_string()}))
         .collect();
     let data = merge(
         header_data(&loaded),
@@ -724,18 +1132,26 @@ pub async fn extend_deadline(
     auth.check_csrf(&form.csrf_token)?;
     auth.require(Action::Administer)?;
     let id = path.into_inner();
-    let deadline =
-        chrono::NaiveDate::parse_from_str(form.deadline.trim(), "%Y-%m-%d").map_err(|_| {
-            AppError::Validation(vec![FieldError::new(
-                "deadline",
-                "Enter a real date, like 2026-04-01",
-            )])
-        })?;
+    let refused = |errors: Vec<FieldError>| OverviewForms {
+        errors,
+        deadline: form.deadline.clone(),
+        ..OverviewForms::default()
+    };
+    let Ok(deadline) = chrono::NaiveDate::parse_from_str(form.deadline.trim(), "%Y-%m-%d") else {
+        let error = FieldError::new("deadline", "Enter a real date, like 2026-04-01");
+        return overview_refused(&state, &auth, id, refused(vec![error])).await;
+    };
     let actor = auth.actor();
-    state
+    match state
         .db
         .write(move |conn| assessments::extend_deadline(conn, &actor, id, deadline))
-        .await?;
+        .await
+    {
+        Err(AppError::Validation(errors)) => {
+            return overview_refused(&state, &auth, id, refused(errors)).await
+        }
+        other => other?,
+    };
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, base(id)))
         .finish())
@@ -758,15 +1174,92 @@ pub async fn reopen(
     auth.check_csrf(&form.csrf_token)?;
     auth.require(Action::Administer)?;
     let id = path.into_inner();
+    if let Some(confirm) =
+        crate::web::second_factor::demand_recent(&state, &auth, &format!("/assessments/{id}"))
+    {
+        return Ok(confirm);
+    }
     let actor = auth.actor();
     let reason = form.reason.clone();
-    state
+    match state
         .db
         .write(move |conn| assessments::reopen(conn, &actor, id, &reason))
-        .await?;
+        .await
+    {
+        Err(AppError::Validation(errors)) => {
+            let forms = OverviewForms {
+                errors,
+                reason: form.reason.clone(),
+                ..OverviewForms::default()
+            };
+            return overview_refused(&state, &auth, id, forms).await;
+        }
+        other => other?,
+    };
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, base(id)))
         .finish())
+}
+
+#[derive(Deserialize)]
+pub struct PrintQuery {
+    blank: Option<String>,
+}
+
+/// A copy of the assessment to print or save as PDF (the browser's own "print"), laid out for
+/// a board paper: every question in order with its options, help and the condition under which
+/// it is asked, in words; with the answers given, or blank (`?blank=yes`) for drafting offline.
+/// The print stylesheet (`@media print` in dma.css) hides the site's chrome; no JavaScript.
+pub async fn print(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    query: web::Query<PrintQuery>,
+) -> Result<HttpResponse, AppError> {
+    let loaded = load_for(&state, &auth, path.into_inner(), Action::ReadOrganisation).await?;
+    let q = loaded.questionnaire();
+    let blank = query.blank.is_some();
+    let answers = if blank {
+        Default::default()
+    } else {
+        loaded.answers()
+    };
+    let all: BTreeSet<String> = q.questions().map(|(_, x)| x.key.clone()).collect();
+    let mut number = 0;
+    let domains: Vec<Value> = questions::domain_views(q, &answers, &BTreeMap::new(), &all, &[])
+        .into_iter()
+        .zip(&q.domains)
+        .map(|(mut view, d)| {
+            if let Some(list) = view["questions"].as_array_mut() {
+                for (v, question) in list.iter_mut().zip(&d.questions) {
+                    number += 1;
+                    v["number"] = json!(number);
+                    v["words"] = json!(answers
+                        .get(&question.key)
+                        .map(|a| questions::answer_words(question, a)));
+                }
+            }
+            view
+        })
+        .collect();
+    let data = merge(
+        header_data(&loaded),
+        json!({
+            "domains": domains, "blank": blank,
+            "printed_on": chrono::Utc::now().format("%-d %B %Y").to_string(),
+            "breadcrumbs": crumbs(&loaded),
+        }),
+    );
+    page::render(
+        &state,
+        Some(&auth.page_user()),
+        "assessment/print",
+        &format!(
+            "{} {} (print)",
+            loaded.organisation_name, loaded.cycle_label
+        ),
+        data,
+    )
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -777,6 +1270,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/domains/{key}", web::post().to(save_domain))
             .route("/autosave", web::post().to(autosave))
             .route("/review", web::get().to(review))
+            .route("/print", web::get().to(print))
             .route("/submit", web::get().to(submit_form))
             .route("/submit", web::post().to(submit))
             .route("/confirmation", web::get().to(confirmation))

@@ -56,7 +56,9 @@ pub fn radar(title: &str, labels: &[String], values: &[Option<f64>], min: f64, m
         let angle = -std::f64::consts::FRAC_PI_2 + (i as f64) * std::f64::consts::TAU / n as f64;
         (cx + r * frac * angle.cos(), cy + r * frac * angle.sin())
     };
-    let mut svg = open_svg("dma-chart--radar", "0 0 600 460", "radar", title);
+    // Wider than the rings on both sides, so the longest domain names on the left and right
+    // are inside the drawing (a narrow screen clips anything outside it).
+    let mut svg = open_svg("dma-chart--radar", "-80 0 760 460", "radar", title);
     // Rings at each whole step of the scale.
     for v in scale_steps(min, max).into_iter().skip(1) {
         let frac = (v - min) / span;

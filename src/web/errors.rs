@@ -22,18 +22,18 @@ pub const PROBLEM_TYPE_BASE: &str = "https://dma.example/problems/";
 /// when it happens. docs/api.md and the API docs page list these; a test keeps them in step.
 pub const PROBLEM_KINDS: &[(&str, u16, &str)] = &[
     ("bad-request", 400, "The request could not be read: malformed JSON, a query parameter that is not understood, or a form that expired."),
-    ("unauthenticated", 401, "No bearer token, or one that is unknown, revoked or belongs to a deactivated account."),
+    ("unauthenticated", 401, "No bearer token, or one that is unknown, expired, revoked or belongs to a deactivated account."),
     ("forbidden", 403, "The token's owner may not do this (their role or organisation does not allow it)."),
     ("not-found", 404, "No such record or address."),
     ("method-not-allowed", 405, "The address exists but not with this method."),
     ("conflict", 409, "The record is in a state that does not allow this (for example, already published or submitted)."),
-    ("stale-revision", 409, "An answer was changed by someone else since the revision you sent; nothing was saved. `conflicts` holds the current values."),
+    ("stale-revision", 409, "An answer or a draft question set was changed by someone else since the revision you sent; nothing was saved. `conflicts` holds the current values (for a draft, its current `revision`)."),
     ("payload-too-large", 413, "The body is larger than the limit for this endpoint."),
     ("unsupported-media-type", 415, "The body's Content-Type is not one this endpoint reads."),
     ("validation", 422, "The body was read but its content is not acceptable; `errors` lists each problem with its path."),
     ("too-many-requests", 429, "Too many attempts; wait and try again."),
     ("internal", 500, "A fault in the service; `reference` identifies it in the log."),
-    ("unavailable", 503, "A dependency (the database) cannot be reached; try again shortly."),
+    ("unavailable", 503, "The database cannot be reached or cannot store more (a full disk); nothing was saved. `Retry-After` says when to try again."),
 ];
 
 /// What an error response says, whatever produced it.
@@ -52,7 +52,7 @@ fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
     let app_error = error.and_then(|e| e.as_error::<AppError>());
     let reference = status
         .is_server_error()
-        .then(|| crate::auth::tokens::random_token()[..10].to_uppercase());
+        .then(|| crate::crypto::random_token()[..10].to_uppercase());
     if let Some(reference) = &reference {
         let cause = match (app_error, error) {
             (Some(e), _) => error_chain(e),
@@ -87,6 +87,10 @@ fn describe(res: &ServiceResponse<impl MessageBody>) -> Described {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported-media-type",
             "The body is not in a format this address reads.".to_string(),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            AppError::Unavailable(String::new()).public_message(),
         ),
         s if s.is_server_error() => (
             "internal",
@@ -141,16 +145,32 @@ pub async fn render_errors(
     }
     let described = describe(&res);
     let allow = res.headers().get(header::ALLOW).cloned();
+    // An outage (the database stopped, a full disk) tells clients when to try again; a 503
+    // from elsewhere gets the short wait.
+    let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then(|| {
+        res.response()
+            .error()
+            .and_then(|e| e.as_error::<AppError>())
+            .and_then(AppError::retry_after)
+            .unwrap_or(crate::error::RETRY_AFTER_UNAVAILABLE_SECS)
+    });
     let (req, _) = res.into_parts();
     let is_api = req.path().starts_with("/api/");
+    // The pages' own scripts (autosave) ask with `X-Requested-With: fetch`: a redirect to the
+    // sign-in page would be followed by the browser and read as a success, so they are told in
+    // JSON instead, and say "not saved".
+    let from_script = req
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"fetch"));
     let response = if is_api {
-        problem(&described)
+        problem(&described, super::observe::request_id(&req))
+    } else if described.status == StatusCode::UNAUTHORIZED && from_script {
+        HttpResponse::Unauthorized().json(serde_json::json!({
+            "message": "you have been signed out, so this was not saved. Sign in again in another tab, then come back and save.",
+        }))
     } else if described.status == StatusCode::UNAUTHORIZED {
-        let next = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_string();
+        let next = after_sign_in(&req);
         HttpResponse::SeeOther()
             .insert_header((
                 header::LOCATION,
@@ -158,16 +178,61 @@ pub async fn render_errors(
             ))
             .finish()
     } else {
-        page(&req, &described)
+        // The header shows who is signed in, as on every other page (not "Sign in"); no
+        // lookup when the database is what failed.
+        let viewer = if described.status == StatusCode::SERVICE_UNAVAILABLE {
+            None
+        } else {
+            super::auth::signed_in(&req).await
+        };
+        page(&req, &described, viewer.map(|a| a.page_user()).as_ref())
     };
     let mut response = response;
     if let Some(allow) = allow {
         response.headers_mut().insert(header::ALLOW, allow);
     }
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     Ok(ServiceResponse::new(req, response))
 }
 
-fn problem(d: &Described) -> HttpResponse {
+/// Where to go once signed in again: the address asked for, or for a form that was posted
+/// (which has no page of its own: `/…/status` takes only POST) the page the form was on, from
+/// a same-site `Referer`, else the dashboard. Nothing the form sent was kept.
+fn after_sign_in(req: &actix_web::HttpRequest) -> String {
+    let asked = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
+    if matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ) {
+        return asked;
+    }
+    let host = req.connection_info().host().to_string();
+    req.headers()
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| {
+            u.host_str().is_some_and(|h| match u.port() {
+                Some(p) => format!("{h}:{p}") == host,
+                None => h == host,
+            })
+        })
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+        .unwrap_or_else(|| "/dashboard".to_string())
+}
+
+fn problem(d: &Described, request_id: Option<String>) -> HttpResponse {
     let mut body = json!({
         "type": format!("{PROBLEM_TYPE_BASE}{}", d.kind),
         "title": heading(d.status),
@@ -187,6 +252,9 @@ fn problem(d: &Described) -> HttpResponse {
     if let Some(r) = &d.reference {
         body["reference"] = json!(r);
     }
+    if let Some(id) = request_id {
+        body["request_id"] = json!(id);
+    }
     let mut response = HttpResponse::build(d.status);
     if d.status == StatusCode::UNAUTHORIZED {
         response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -196,16 +264,21 @@ fn problem(d: &Described) -> HttpResponse {
         .body(body.to_string())
 }
 
-fn page(req: &actix_web::HttpRequest, d: &Described) -> HttpResponse {
+fn page(
+    req: &actix_web::HttpRequest,
+    d: &Described,
+    user: Option<&super::page::PageUser>,
+) -> HttpResponse {
     let html = req.app_data::<web::Data<AppState>>().and_then(|state| {
         let data = json!({
             "status": d.status.as_u16(),
             "heading": heading(d.status),
             "message": d.message,
             "reference": d.reference,
-            "errors": d.field_errors.iter().map(|e| json!({"href": format!("#{}", e.path), "message": e.to_string()})).collect::<Vec<_>>(),
+            "request_id": super::observe::request_id(req),
+            "errors": d.field_errors.iter().map(|e| json!({"href": format!("#{}", e.path), "message": e.message})).collect::<Vec<_>>(),
         });
-        super::page::render_html(state, None, "error", heading(d.status), data).ok()
+        super::page::render_html(state, user, "error", heading(d.status), data).ok()
     });
     match html {
         Some(html) => HttpResponse::build(d.status)

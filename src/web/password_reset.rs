@@ -14,14 +14,15 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::{self, Actor, Entry};
-use crate::auth::session;
-use crate::auth::tokens;
-use crate::auth::users::{self, EmailAddress};
+use crate::crypto;
 use crate::db::schema::login_attempts;
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::web::templates::Templates;
+use crate::services::audit::{self, Actor, Entry};
+use crate::services::auth::session;
+use crate::services::auth::users::{self, EmailAddress};
+use crate::templates::Templates;
+use crate::web::auth;
 use crate::web::{page, AppState};
 
 /// Links sent per address in the window; the first is enough, two more allow for a lost one.
@@ -42,7 +43,7 @@ fn page_response(
     email_error: Option<String>,
     sent: bool,
 ) -> Result<HttpResponse, AppError> {
-    let (csrf, cookie) = session::anonymous_csrf(req);
+    let (csrf, cookie) = auth::anonymous_csrf(req);
     let html = page::render_html(
         state,
         None,
@@ -58,11 +59,7 @@ fn page_response(
             "errors": email_error.as_ref().map(|m| json!([{"href": "#email", "message": m}])),
         }),
     )?;
-    let mut res = HttpResponse::build(status);
-    if let Some(c) = cookie {
-        res.cookie(c);
-    }
-    Ok(res.content_type("text/html; charset=utf-8").body(html))
+    Ok(page::html_response_with_cookie(status, html, cookie))
 }
 
 pub async fn form(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
@@ -91,11 +88,12 @@ fn requests_since(conn: &mut DbConnection, subject: &str, minutes: i64) -> Resul
 fn request_reset(
     conn: &mut DbConnection,
     templates: &Templates,
+    key: &crate::crypto::SealingKey,
     base_url: &str,
     email: &EmailAddress,
     ip: Option<&str>,
 ) -> Result<(), AppError> {
-    let by_address = format!("reset:{}", tokens::digest(email.as_str()));
+    let by_address = format!("reset:{}", crypto::digest(email.as_str()));
     let by_client = ip.map(|ip| format!("reset-client:{ip}"));
     if requests_since(conn, &by_address, WINDOW_MINUTES)? >= MAX_PER_ADDRESS {
         return Ok(());
@@ -111,21 +109,14 @@ fn request_reset(
     let Some(user) = users::find_by_email(conn, email.as_str())?.filter(|u| u.active) else {
         return Ok(());
     };
-    let token = users::issue_link_token(conn, user.id, users::PASSWORD_RESET)?;
-    let link = format!(
-        "{}/account/set-password?token={token}",
-        base_url.trim_end_matches('/')
-    );
-    crate::mail::enqueue(
+    users::email_link_token(
         conn,
         templates,
-        crate::mail::OutgoingEmail {
-            kind: "password_reset",
-            to: &user.email,
-            template: "password_reset",
-            data: json!({"name": user.name, "link": link, "expires_minutes": LINK_MINUTES}),
-            dedupe_key: None,
-        },
+        key,
+        base_url,
+        &user,
+        users::PASSWORD_RESET,
+        |link| json!({"name": user.name, "link": link, "expires_minutes": LINK_MINUTES}),
     )?;
     let actor = Actor {
         user_id: None,
@@ -145,7 +136,7 @@ pub async fn submit(
     req: HttpRequest,
     form: web::Form<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
-    session::check_anonymous_csrf(&req, &form.csrf_token)?;
+    auth::check_anonymous_csrf(&req, &form.csrf_token)?;
     let typed = form.email.trim().to_string();
     let email = match EmailAddress::parse(&typed) {
         Ok(email) => email,
@@ -162,13 +153,16 @@ pub async fn submit(
     };
     let templates = state.templates.clone();
     let base_url = state.settings.base_url.clone();
-    let ip = session::client_ip(&req);
+    let key = state.settings.mail.sealing_key.clone();
+    let ip = auth::client_ip(&req);
     let address = email.clone();
     state
         .db
-        .write(move |conn| request_reset(conn, &templates, &base_url, &address, ip.as_deref()))
+        .write(move |conn| {
+            request_reset(conn, &templates, &key, &base_url, &address, ip.as_deref())
+        })
         .await?;
-    crate::mail::wake();
+    crate::services::mail::wake();
     page_response(&state, &req, StatusCode::OK, email.as_str(), None, true)
 }
 

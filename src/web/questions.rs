@@ -99,11 +99,7 @@ pub fn describe_condition(c: &Condition) -> String {
 }
 
 fn number_text(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        n.to_string()
-    }
+    crate::domain::plain_number(n)
 }
 
 fn choice(value: impl Into<String>, label: &str, checked: bool, exclusive: bool) -> Value {
@@ -235,6 +231,9 @@ pub fn question_view(
         "condition": question.show_if.as_ref().map(describe_condition),
         "error": error,
         "answered": answer.is_some(),
+        // A respondent's page has no section headings, so its questions are second-level
+        // headings; the preview, with a heading per section, sets this to false.
+        "top_level": false,
     })
 }
 
@@ -266,4 +265,140 @@ pub fn domain_views(
             })
         })
         .collect()
+}
+
+/// An answer in the words the respondent chose it by: option and level labels, ticked
+/// criteria, a number with its unit. Pages that show an answer back (check your answers,
+/// sign-off, the results' workings, a stale-edit warning, history) use this, so nobody has
+/// to read stored keys such as `partial` or `20.0`.
+/// A proposed new answer in words, saying what it adds where it keeps the current one: the
+/// statements to put in place for a checklist, the options to add for a multi-select.
+/// A current answer in short words: a checklist by the level it reaches (the statements
+/// already in place are on the question's page), anything else as [`answer_words`].
+pub fn current_words(question: &Question, answer: &Answer) -> String {
+    match (&question.kind, answer) {
+        (QuestionKind::Checklist { levels }, Answer::Checklist(keys)) => {
+            crate::domain::questionnaire::ChecklistLevel::reached(levels, keys).map_or_else(
+                || answer_words(question, answer),
+                |l| format!("Level {}: {}", l.value, l.label),
+            )
+        }
+        _ => answer_words(question, answer),
+    }
+}
+
+pub fn change_words(question: &Question, from: Option<&Answer>, to: &Answer) -> String {
+    let added = |now: &[String]| -> Vec<String> {
+        let before: &[String] = match from {
+            Some(Answer::Checklist(k) | Answer::Multi(k)) => k,
+            _ => &[],
+        };
+        now.iter()
+            .filter(|k| !before.contains(k))
+            .cloned()
+            .collect()
+    };
+    match to {
+        Answer::Checklist(keys) => {
+            let statements: Vec<String> = match &question.kind {
+                QuestionKind::Checklist { levels } => added(keys)
+                    .iter()
+                    .filter_map(|k| {
+                        levels
+                            .iter()
+                            .flat_map(|l| &l.criteria)
+                            .find(|c| &c.key == k)
+                            .map(|c| c.text.clone())
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let level = match &question.kind {
+                QuestionKind::Checklist { levels } => {
+                    crate::domain::questionnaire::ChecklistLevel::reached(levels, keys)
+                        .map(|l| format!("Level {}: {}", l.value, l.label))
+                }
+                _ => None,
+            }
+            .unwrap_or_default();
+            format!("{level}, by putting in place: {}", statements.join("; "))
+        }
+        Answer::Multi(keys) if from.is_some_and(|f| matches!(f, Answer::Multi(_))) => {
+            format!(
+                "Also: {}",
+                answer_words(question, &Answer::Multi(added(keys)))
+            )
+        }
+        _ => answer_words(question, to),
+    }
+}
+
+pub fn answer_words(question: &Question, answer: &Answer) -> String {
+    let label_of = |key: &str| -> String {
+        match &question.kind {
+            QuestionKind::Single { options } => options
+                .iter()
+                .find(|o| o.key == key)
+                .map(|o| o.label.clone()),
+            QuestionKind::Multi { options, .. } => options
+                .iter()
+                .find(|o| o.key == key)
+                .map(|o| o.label.clone()),
+            QuestionKind::Checklist { levels } => levels
+                .iter()
+                .flat_map(|l| &l.criteria)
+                .find(|c| c.key == key)
+                .map(|c| c.text.clone()),
+            _ => None,
+        }
+        .unwrap_or_else(|| key.to_string())
+    };
+    match answer {
+        Answer::Na => "Not applicable to our organisation".into(),
+        Answer::Scale(v) => match &question.kind {
+            QuestionKind::Scale { levels } => levels
+                .iter()
+                .find(|l| l.value == *v)
+                .map_or_else(|| v.to_string(), |l| format!("{v}: {}", l.label)),
+            _ => v.to_string(),
+        },
+        Answer::Single(k) => label_of(k),
+        Answer::YesNo(true) => "Yes".into(),
+        Answer::YesNo(false) => "No".into(),
+        Answer::Multi(keys) => keys
+            .iter()
+            .map(|k| label_of(k))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Answer::Checklist(keys) if keys.is_empty() => "None of these are in place".into(),
+        Answer::Checklist(keys) => {
+            let level = crate::domain::answers::checklist_level(question, answer);
+            let ticked = keys
+                .iter()
+                .map(|k| label_of(k))
+                .collect::<Vec<_>>()
+                .join("; ");
+            match level {
+                Some(l) => format!("Level {l} reached. Ticked: {ticked}"),
+                None => format!("Ticked: {ticked}"),
+            }
+        }
+        Answer::Number(n) => match &question.kind {
+            QuestionKind::Number { unit: Some(u), .. } if u == "percent" || u == "%" => {
+                format!("{}%", number_text(*n))
+            }
+            QuestionKind::Number { unit: Some(u), .. } => format!("{} {u}", number_text(*n)),
+            _ => number_text(*n),
+        },
+        Answer::Text(t) => t.clone(),
+    }
+}
+
+/// A stored answer (its JSON form) in words, or "Not answered".
+pub fn stored_words(question: &Question, stored: Option<&Value>) -> String {
+    match stored.map(|v| answers::parse_value(question, v)) {
+        Some(Ok(Some(answer))) => answer_words(question, &answer),
+        Some(Err(_)) => stored.map_or_else(String::new, Value::to_string),
+        _ => "Not answered".into(),
+    }
 }

@@ -1,6 +1,6 @@
 //! The reports: the national and group view (`/reports`), one organisation's report
 //! (`/reports/organisations/{id}`), year on year (`/reports/trends`) and the streamed exports
-//! (`/reports/export/...`, CSV, JSON or XLSX). Figures come from [`crate::reports`]; this
+//! (`/reports/export/...`, CSV, JSON or XLSX). Figures come from [`crate::services::reports`]; this
 //! module arranges them.
 //!
 //! Authorisation: auditors and administrators see everything; group viewers see the
@@ -20,24 +20,24 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit::{self, Entry};
-use crate::auth::roles::Action;
-use crate::auth::session::Authenticated;
 use crate::domain::comparability::VersionDiff;
 use crate::domain::scoring;
 use crate::domain::stats::{self, GroupStats};
 use crate::error::AppError;
-use crate::reports::{
+use crate::services::audit::{self, Entry};
+use crate::services::auth::roles::Action;
+use crate::services::reports::{
     self, ExportFormat, ExportKind, Filters, GroupBy, National, OrganisationReport, RawFilters,
     ReportStatus, Scope, SortKey, Trend, Viewer,
 };
+use crate::web::auth::Authenticated;
 use crate::web::charts::{self, BoxRow, Join};
 use crate::web::listing::{self, PAGE_SIZE};
 use crate::web::{page, AppState};
 
 const BASE: &str = "/reports";
 
-fn scope_of(auth: &Authenticated) -> Result<Scope, AppError> {
+pub(super) fn scope_of(auth: &Authenticated) -> Result<Scope, AppError> {
     Scope::of(&auth.user).ok_or(AppError::Forbidden)
 }
 
@@ -72,7 +72,7 @@ fn stats_json(s: Option<&GroupStats>, decimals: u8) -> Value {
 }
 
 /// A query string of the pairs (empty values left out), starting with `?` or empty.
-fn query(pairs: &[(&str, String)]) -> String {
+pub(super) fn query(pairs: &[(&str, String)]) -> String {
     let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     listing::query_string(&borrowed)
 }
@@ -90,7 +90,10 @@ fn slug_id(s: &str) -> String {
 }
 
 /// What a scope covers, in a sentence for the top of a group view.
-fn describe_scope(conn: &mut crate::db::DbConnection, scope: &Scope) -> Result<String, AppError> {
+pub(super) fn describe_scope(
+    conn: &mut crate::db::DbConnection,
+    scope: &Scope,
+) -> Result<String, AppError> {
     let icb = match scope {
         Scope::Group {
             icb_id: Some(i), ..
@@ -129,7 +132,7 @@ fn select_options<'a>(
         .collect()
 }
 
-fn filter_form(
+pub(super) fn filter_form(
     options: &reports::Options,
     filters: &Filters,
     by: Option<GroupBy>,
@@ -238,6 +241,10 @@ fn national_blocks(view: &National, by: Option<GroupBy>) -> Vec<Value> {
             json!({
                 "title": q.title, "key": q.key, "version": q.version,
                 "members": b.members, "submitted": b.submitted,
+                "reviewed": b.reviewed,
+                "reviewed_percent": percent(b.reviewed, b.submitted),
+                "sections_accepted": b.sections_accepted, "sections": b.sections,
+                "sections_percent": percent(b.sections_accepted, b.sections),
                 "scale_min": format!("{}", q.scale.min), "scale_max": format!("{}", q.scale.max),
                 "chart": chart, "domains": domains,
                 "overall": stats_json(b.overall.as_ref(), d),
@@ -373,6 +380,7 @@ pub async fn national(
             {"label": "Answers (Excel, XLSX)", "href": format!("{BASE}/export/answers.xlsx{export_query}")},
         ],
         "trends_href": format!("{BASE}/trends{}", query(&trend_pairs)),
+        "progress_href": format!("{BASE}/progress{export_query}"),
         "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
     });
     page::render(
@@ -698,6 +706,15 @@ pub async fn organisation(
     };
     let mut data = organisation_data(&report);
     data["breadcrumbs"] = json!(crumbs);
+    // Whoever may read the submitted assessment itself (auditors, administrators, its own
+    // people) is led to its answers, evidence and shared notes; group viewers read results only.
+    if report.result.is_some() && auth.may(Action::ReadOrganisation(report.organisation_id)) {
+        data["assessment_href"] = json!(format!(
+            "/assessments/{}/review",
+            report.member.assessment_id
+        ));
+    }
+    data["plans"] = plan_rows(&state, &report).await?;
     page::render(
         &state,
         Some(&auth.page_user()),
@@ -705,6 +722,94 @@ pub async fn organisation(
         &format!("{} report", report.name),
         data,
     )
+}
+
+/// Improvement plan actions per cycle of a trend (issue 23), for the row beside the change.
+fn plan_columns(t: &Trend, plans: &std::collections::BTreeMap<i64, reports::PlanCounts>) -> Value {
+    let any = t.points.iter().any(|p| plans.contains_key(&p.cycle.id));
+    if !any {
+        return Value::Null;
+    }
+    json!(t
+        .points
+        .iter()
+        .map(|p| {
+            let c = plans.get(&p.cycle.id).cloned().unwrap_or_default();
+            let n = |s: &str| c.by_status.get(s).copied().unwrap_or(0);
+            json!({
+                "label": p.cycle.label,
+                "total": c.by_status.values().sum::<usize>(),
+                "carried": c.carried,
+                "planned": n("planned"), "in_progress": n("in_progress"),
+                "done": n("done"), "dropped": n("dropped"),
+            })
+        })
+        .collect::<Vec<_>>())
+}
+
+/// `part` of `whole` as a whole percentage (0 of nothing).
+fn percent(part: usize, whole: usize) -> usize {
+    (part * 100).checked_div(whole).unwrap_or(0)
+}
+
+/// The improvement plan actions of each cycle shown (issue 23), oldest first: what was
+/// promised, beside the table of what moved.
+async fn plan_rows(
+    state: &AppState,
+    report: &reports::OrganisationReport,
+) -> Result<Value, AppError> {
+    let mut cycles: Vec<(
+        i64,
+        String,
+        std::sync::Arc<crate::services::questionnaires::StoredVersion>,
+    )> = report
+        .history
+        .iter()
+        .map(|p| {
+            (
+                p.member.assessment_id,
+                p.member.cycle_label.clone(),
+                p.version.clone(),
+            )
+        })
+        .collect();
+    if !cycles.iter().any(|c| c.0 == report.member.assessment_id) {
+        cycles.push((
+            report.member.assessment_id,
+            report.member.cycle_label.clone(),
+            report.version.clone(),
+        ));
+    }
+    let ids: Vec<i64> = cycles.iter().map(|c| c.0).collect();
+    let actions = state
+        .db
+        .read(move |conn| {
+            ids.iter()
+                .map(|id| crate::services::plans::actions(conn, *id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let rows: Vec<Value> = cycles
+        .iter()
+        .zip(actions)
+        .flat_map(|((_, label, version), list)| {
+            list.into_iter().map(move |a| {
+                let domain = version
+                    .questionnaire
+                    .domains
+                    .iter()
+                    .find(|d| d.key == a.domain_key)
+                    .map_or(a.domain_key.clone(), |d| d.title.clone());
+                json!({
+                    "cycle": label, "domain": domain, "title": a.title, "owner": a.owner,
+                    "due_on": a.due_on.map(|d| d.format("%-d %B %Y").to_string()),
+                    "status_label": a.status.label(), "status_colour": a.status.colour(),
+                    "carried_from_cycle": a.carried_from_cycle,
+                })
+            })
+        })
+        .collect();
+    Ok(json!(rows))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -858,14 +963,15 @@ pub async fn trends(
     let raw = raw.into_inner();
     let comparable_only = reports::parse_comparable(&raw.comparable)?;
     let s = scope.clone();
-    let (filters, options, trends, scope_text) = state
+    let (filters, options, (trends, plans), scope_text) = state
         .db
         .read(move |conn| {
             let filters = reports::resolve_filters(conn, &raw)?;
             let options = reports::options(conn, &s)?;
             let trends = reports::trends(conn, &filters, &s, comparable_only)?;
+            let plans = reports::plan_counts(conn, &filters, &s)?;
             let scope_text = describe_scope(conn, &s)?;
-            Ok((filters, options, trends, scope_text))
+            Ok((filters, options, (trends, plans), scope_text))
         })
         .await?;
     let pairs: Vec<(&str, String)> = filters
@@ -881,7 +987,11 @@ pub async fn trends(
         "comparable_only": comparable_only,
         "toggle_on": format!("{BASE}/trends{}", query(&on)),
         "toggle_off": format!("{BASE}/trends{}", query(&pairs)),
-        "trends": trends.iter().map(|t| trend_data(t, comparable_only)).collect::<Vec<_>>(),
+        "trends": trends.iter().map(|t| {
+            let mut data = trend_data(t, comparable_only);
+            data["plans"] = plan_columns(t, &plans);
+            data
+        }).collect::<Vec<_>>(),
         "method": stats::METHOD,
         "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": BASE, "label": "Reports"}],
     });
@@ -989,7 +1099,7 @@ async fn export(
 pub async fn stream_export(
     state: &AppState,
     scope: Scope,
-    actor: crate::audit::Actor,
+    actor: crate::services::audit::Actor,
     raw: RawFilters,
     kind: ExportKind,
     format: ExportFormat,
@@ -1058,6 +1168,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(national))
             .route("/organisations/{id}", web::get().to(organisation))
             .route("/trends", web::get().to(trends))
+            .route("/progress", web::get().to(super::progress_pages::progress))
             .route("/export/scores.csv", exporting(web::get(), Scores, Csv))
             .route("/export/scores.json", exporting(web::get(), Scores, Json))
             .route("/export/scores.xlsx", exporting(web::get(), Scores, Xlsx))

@@ -31,14 +31,16 @@ function freePort() {
   });
 }
 
-/** Start `dma serve --demo` in an empty folder; resolves when /healthz answers. */
-export async function startServer() {
+/** Start `dma serve --demo` in an empty folder; resolves when /healthz answers. The demo's
+ * administrator and auditor sign in with a password alone unless `env` says otherwise (the
+ * second-factor test keeps the default requirement). */
+export async function startServer(env = { DMA_SECOND_FACTOR_ROLES: "none" }) {
   const bin = process.env.DMA_BIN || join(root, "target", "debug", "dma");
   const dir = mkdtempSync(join(tmpdir(), "dma-browser-"));
   const port = await freePort();
   const child = spawn(bin, ["serve", "--demo", "--bind", `127.0.0.1:${port}`], {
     cwd: dir,
-    env: { ...process.env, RUST_LOG: "warn", DATABASE_URL: "" },
+    env: { ...process.env, RUST_LOG: "warn", DATABASE_URL: "", ...env },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const base = `http://127.0.0.1:${port}`;

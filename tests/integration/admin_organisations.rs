@@ -2,7 +2,7 @@
 //! problem on the page and nothing applied from a bad file.
 
 use diesel::prelude::*;
-use dma::auth::roles::Role;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
 use crate::browser::{Browser, PASSWORD, REGISTRY};

@@ -1,7 +1,7 @@
 //! The administrator's question-set pages: upload with errors on the page, preview with live
 //! conditions and scores, publication behind a confirmation, and immutability by every route.
 
-use dma::auth::roles::Role;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
 use crate::helpers::{backends, csrf_from, TestApp};
@@ -70,7 +70,11 @@ async fn an_invalid_upload_lists_every_problem_and_saves_nothing() {
         );
         assert!(html.contains("domains[3].key"), "{html}");
         assert!(html.contains("yesno"), "unknown type not reported");
-        let list = app.db.read(dma::questionnaires::list).await.unwrap();
+        let list = app
+            .db
+            .read(dma::services::questionnaires::list)
+            .await
+            .unwrap();
         assert!(list.is_empty(), "[{backend}] something was saved");
 
         let res = upload(&app, vec![0, 1, 2, 0xff], false).await;
@@ -154,7 +158,15 @@ async fn upload_preview_publish_and_nothing_changes_a_published_version() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 400);
+        // Without the tick: the confirmation again, with an error summary linked to the box.
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("There is a problem")
+                && html.contains("href=\"#confirm\">Tick the box")
+                && html.contains("name=\"confirm\""),
+            "{html}"
+        );
         let res = app
             .client
             .post(app.url(&format!("{base}/publish")))
@@ -253,12 +265,33 @@ async fn the_diff_page_marks_rescored_domains_as_not_comparable() {
         let reworded = html.split("Reworded").nth(1).unwrap();
         assert!(reworded.split("</div>").next().unwrap().contains("sp-mfa"));
         assert!(html.contains("Not comparable"));
-        // A draft can be deleted.
+        // A draft can be deleted, after a confirmation: the first press only asks.
         let csrf = csrf_from(&html);
         let res = app
             .client
             .post(app.url("/admin/questionnaires/wgll-acute/2026.1/delete"))
             .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let asked = res.text().await.unwrap();
+        assert!(
+            asked.contains("Delete draft 2026.1 of wgll-acute?"),
+            "{asked}"
+        );
+        assert!(asked.contains("name=\"confirm\" value=\"yes\""));
+        assert_eq!(
+            app.get("/admin/questionnaires/wgll-acute/2026.1")
+                .await
+                .status(),
+            StatusCode::OK,
+            "deleted without confirmation"
+        );
+        let res = app
+            .client
+            .post(app.url("/admin/questionnaires/wgll-acute/2026.1/delete"))
+            .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
             .send()
             .await
             .unwrap();

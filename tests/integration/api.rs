@@ -111,7 +111,7 @@ impl Setup {
         let tokens = app
             .db
             .write(|conn| {
-                let actor = dma::audit::Actor::system("test");
+                let actor = dma::services::audit::Actor::system("test");
                 let mut out = Vec::new();
                 for email in [
                     "admin@example.nhs.uk",
@@ -122,8 +122,9 @@ impl Setup {
                     "approver@b.nhs.uk",
                     "contributor@b.nhs.uk",
                 ] {
-                    let user = dma::auth::users::find_by_email(conn, email)?.unwrap();
-                    let (_, token) = dma::auth::api_token::create(conn, &actor, user.id, "test")?;
+                    let user = dma::services::auth::users::find_by_email(conn, email)?.unwrap();
+                    let (_, token) =
+                        dma::services::auth::api_token::create(conn, &actor, user.id, "test", 30)?;
                     out.push((email, token));
                 }
                 Ok(out)
@@ -898,7 +899,13 @@ async fn answers_carry_revisions_and_a_stale_write_saves_nothing() {
             before,
             "[{backend}] a refused write changed data"
         );
-        assert_eq!(setup.as_(&app, AUDITOR).get(&base).await.ok()["id"], id);
+        // Auditors read submitted assessments only, not answers in progress (docs/security.md).
+        let auditor = setup.as_(&app, AUDITOR);
+        auditor.get(&base).await.problem(403, "forbidden");
+        auditor
+            .get(&format!("{base}/answers"))
+            .await
+            .problem(403, "forbidden");
         alice
             .get("/api/v1/assessments/999999")
             .await
@@ -1095,6 +1102,23 @@ async fn approvers_submit_and_scores_come_with_their_workings() {
             assert!(first["reason_text"].as_str().is_some_and(|t| !t.is_empty()));
             assert!(first["text"].as_str().is_some_and(|t| !t.is_empty()));
         }
+        // The path to the next band: one entry per domain, with the domain's score; every
+        // path offered reaches at least the next band's lowest score, in few changes.
+        let next = scores["next_band"].as_array().unwrap();
+        assert_eq!(next.len(), domains.len());
+        let mut offered = 0;
+        for (entry, domain) in next.iter().zip(domains) {
+            assert_eq!(entry["domain"], domain["key"]);
+            assert_eq!(entry["score"], domain["score"]);
+            for path in entry["paths"].as_array().unwrap() {
+                offered += 1;
+                assert!(path["score"].as_f64().unwrap() >= entry["target_min"].as_f64().unwrap());
+                let changes = path["changes"].as_array().unwrap();
+                assert!((1..=4).contains(&changes.len()), "{path}");
+                assert!(changes.iter().all(|c| c["to"] != c["from"]), "{path}");
+            }
+        }
+        assert!(offered > 0, "no path offered: {next:?}");
         assert_eq!(approver.get(&base).await.ok()["status"], "submitted");
     }
 }
@@ -1191,7 +1215,7 @@ async fn benchmarks_trends_and_exports_follow_the_reports_scope() {
         let mut lines = csv.text.lines();
         assert_eq!(
             lines.next().unwrap(),
-            dma::reports::SCORES_COLUMNS.join(",")
+            dma::services::reports::SCORES_COLUMNS.join(",")
         );
         assert!(lines.all(|l| l.starts_with(&id.to_string())));
         let rows = setup

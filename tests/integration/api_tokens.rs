@@ -2,7 +2,7 @@
 //! until revoked or the account is deactivated.
 
 use diesel::prelude::*;
-use dma::auth::roles::Role;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
 use crate::browser::{Browser, PASSWORD};
@@ -52,7 +52,11 @@ async fn a_token_is_shown_once_works_for_the_api_and_stops_when_revoked() {
         let res = b
             .post(
                 "/account/tokens",
-                &[("csrf_token", &csrf), ("name", "Regional dashboard")],
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Regional dashboard"),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         assert_eq!(res.status(), StatusCode::OK, "[{backend}]");
@@ -71,7 +75,7 @@ async fn a_token_is_shown_once_works_for_the_api_and_stops_when_revoked() {
             })
             .await
             .unwrap();
-        assert_eq!(stored.0, dma::auth::tokens::digest(&token));
+        assert_eq!(stored.0, dma::crypto::digest(&token));
         assert_eq!(stored.1, None);
         let list = b.text("/account/tokens").await;
         assert!(list.contains("Regional dashboard") && list.contains("Never"));
@@ -175,8 +179,11 @@ async fn a_deactivated_accounts_tokens_stop_working() {
         let token = app
             .db
             .write(move |conn| {
-                let actor = dma::audit::Actor::system("test");
-                Ok(dma::auth::api_token::create(conn, &actor, id, "nightly export")?.1)
+                let actor = dma::services::audit::Actor::system("test");
+                Ok(
+                    dma::services::auth::api_token::create(conn, &actor, id, "nightly export", 30)?
+                        .1,
+                )
             })
             .await
             .unwrap();

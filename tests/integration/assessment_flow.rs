@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use dma::auth::roles::Role;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
-use crate::helpers::{backends, csrf_from, TestApp};
+use crate::helpers::{backends, csrf_from, Site, TestApp};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -18,7 +18,7 @@ pub(crate) fn fixture(name: &str) -> String {
 }
 
 /// The form values a person would choose for an answer in the spec's JSON form.
-fn form_values(value: &serde_json::Value) -> Vec<String> {
+pub(crate) fn form_values(value: &serde_json::Value) -> Vec<String> {
     match value {
         serde_json::Value::Bool(true) => vec!["yes".into()],
         serde_json::Value::Bool(false) => vec!["no".into()],
@@ -34,11 +34,19 @@ fn form_values(value: &serde_json::Value) -> Vec<String> {
     }
 }
 
-/// `(name, value)` of every hidden input whose name starts with `prefix`.
-fn hidden_inputs(html: &str, prefix: &str) -> Vec<(String, String)> {
+/// `(name, value)` of every hidden input whose name starts with `prefix`, leaving out the
+/// disabled ones (a question hidden by its condition), which a browser does not send.
+pub(crate) fn hidden_inputs(html: &str, prefix: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let marker = format!("name=\"{prefix}");
     for part in html.split(&marker).skip(1) {
+        if part
+            .split('>')
+            .next()
+            .is_some_and(|tag| tag.contains(" disabled"))
+        {
+            continue;
+        }
         let name: String = part.chars().take_while(|c| *c != '"').collect();
         let value = part
             .split("value=\"")
@@ -50,12 +58,12 @@ fn hidden_inputs(html: &str, prefix: &str) -> Vec<(String, String)> {
     out
 }
 
-struct Person {
-    client: reqwest::Client,
+pub(crate) struct Person {
+    pub(crate) client: reqwest::Client,
 }
 
 impl Person {
-    async fn sign_in(app: &TestApp, email: &str) -> Person {
+    pub(crate) async fn sign_in(app: &impl Site, email: &str) -> Person {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -87,13 +95,13 @@ impl Person {
         Person { client }
     }
 
-    async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, app: &impl Site, path: &str) -> reqwest::Response {
         self.client.get(app.url(path)).send().await.unwrap()
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
-        app: &TestApp,
+        app: &impl Site,
         path: &str,
         fields: &[(String, String)],
     ) -> reqwest::Response {
@@ -107,9 +115,9 @@ impl Person {
 
     /// Answer every question shown on a domain page from `answers`, repeating while saving
     /// reveals new questions (as happens with conditions and JavaScript off).
-    async fn complete_domain(
+    pub(crate) async fn complete_domain(
         &self,
-        app: &TestApp,
+        app: &impl Site,
         base: &str,
         domain: &str,
         answers: &BTreeMap<String, serde_json::Value>,
@@ -174,14 +182,14 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
         serde_json::from_str(&fixture("answers-wgll-acute-complete.expected.json")).unwrap();
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        dma::registry::import_demo(&app.db).await.unwrap();
+        dma::services::registry::import_demo(&app.db).await.unwrap();
         let definition = fixture("wgll-acute-2025.yaml").into_bytes();
         let version_id = app
             .db
             .write(move |conn| {
-                Ok(dma::questionnaires::import(
+                Ok(dma::services::questionnaires::import(
                     conn,
-                    &dma::audit::Actor::system("test"),
+                    &dma::services::audit::Actor::system("test"),
                     &definition,
                     true,
                 )
@@ -336,14 +344,29 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
             "[{backend}] stale edit accepted"
         );
         let html = res.text().await.unwrap();
+        // Both answers in words, with the question's text; the approver keeps theirs.
         assert!(
-            html.contains("Test Person changed this answer while you were working"),
+            html.contains("Test Person changed the answer to &ldquo;")
+                && html.contains("Not applicable to our organisation</dd>")
+                && html.contains("Keep my answer"),
             "{html}"
         );
         assert!(
-            html.contains("{&quot;na&quot;:true}"),
-            "the other person's value is not shown"
+            !html.contains("{&quot;na&quot;:true}"),
+            "a stored value is shown"
         );
+        let mut fields = vec![("csrf_token".to_string(), csrf_from(&html))];
+        fields.extend(hidden_inputs(&html, "present."));
+        fields.extend(hidden_inputs(&html, "rev."));
+        fields.extend(hidden_inputs(&html, "mine."));
+        fields.push(("keep".into(), "spp-skills".into()));
+        let res = approver
+            .post(&app, &format!("{base}/domains/workforce"), &fields)
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}] keep mine");
+        contributor
+            .complete_domain(&app, &base, "workforce", &answers)
+            .await;
 
         // Not complete yet: the approver cannot submit, and the review lists what is missing.
         let review = approver
@@ -369,6 +392,14 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
             review.contains("Every required question is answered"),
             "{review}"
         );
+        // Check your answers lists every question with its answer in words and a change link.
+        assert!(
+            review.contains(
+                "dma-summary-list__key\">Which best describes your electronic patient record?</dt>"
+            ) && review.contains("An EPR in some departments</dd>")
+                && review.contains("#q-sf-epr-group\">Change"),
+            "{review}"
+        );
 
         // Only the approver signs off; the declaration is required.
         assert_eq!(
@@ -384,6 +415,10 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
             .text()
             .await
             .unwrap();
+        assert!(
+            form.contains("An EPR in some departments</dd>"),
+            "the sign-off page does not show the answers"
+        );
         let csrf = csrf_from(&form);
         let res = approver
             .post(
@@ -429,7 +464,7 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
         let id: i64 = base.trim_start_matches("/assessments/").parse().unwrap();
         let (_, _, stored) = app
             .db
-            .read(move |conn| dma::assessments::current_scores(conn, id))
+            .read(move |conn| dma::services::assessments::current_scores(conn, id))
             .await
             .unwrap()
             .unwrap();
@@ -446,9 +481,25 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
             .unwrap();
         assert!(
             results.contains("<svg class=\"dma-chart dma-chart--radar\""),
-            "no radar chart"
+            "no radar chart: {}",
+            &results[..results.len().min(3000)]
         );
         assert!(results.contains("Overall: 3.2"), "overall score not shown");
+        // The path to the next band: a suggestion for the domains below the top band.
+        assert!(
+            results.contains("How to reach the next band") && results.contains("To reach <strong>"),
+            "no path to the next band"
+        );
+        // The workings show the answer given and its raw score.
+        assert!(
+            results.contains("An EPR in some departments</td><td class=\"dma-table__cell dma-table__cell--numeric\">50</td>"),
+            "{results}"
+        );
+        // An error page shows who is signed in, not "Sign in".
+        let missing = contributor.get(&app, "/no/such/page").await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let missing = missing.text().await.unwrap();
+        assert!(missing.contains("Sign out") && !missing.contains(">Sign in</a>"));
 
         // Submitted means read-only.
         let html = contributor
@@ -470,14 +521,34 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
         );
         let (_, _, still) = app
             .db
-            .read(move |conn| dma::assessments::current_scores(conn, id))
+            .read(move |conn| dma::services::assessments::current_scores(conn, id))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(still, stored);
 
         // An administrator reopens it with a reason; resubmission keeps the earlier scores.
+        // Without a reason: the overview again with an error summary, not an error page.
         let page = admin.get(&app, &base).await.text().await.unwrap();
+        let res = admin
+            .post(
+                &app,
+                &format!("{base}/reopen"),
+                &[
+                    ("csrf_token".into(), csrf_from(&page)),
+                    ("reason".into(), " ".into()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused = res.text().await.unwrap();
+        assert!(
+            refused.contains("There is a problem")
+                && refused.contains("href=\"#reason\">Give the reason for reopening")
+                && refused.contains("Reason for reopening")
+                && !refused.contains("reason: "),
+            "{refused}"
+        );
         let res = admin
             .post(
                 &app,
@@ -525,6 +596,13 @@ async fn two_colleagues_complete_the_example_and_the_stored_scores_equal_dma_sco
             history.contains("Test Person"),
             "answer history lacks who changed it"
         );
+        // In words: the level's label and "not applicable", not stored values.
+        assert!(
+            history.contains("Not applicable to our organisation</td>")
+                && history.contains("2: ")
+                && !history.contains("{&quot;na&quot;:true}"),
+            "{history}"
+        );
     }
 }
 
@@ -535,11 +613,11 @@ pub(crate) fn answers_of(file: &str) -> BTreeMap<String, serde_json::Value> {
 
 #[tokio::test]
 async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_marked() {
-    use dma::assessments::{self, Change, SignOff};
-    use dma::cycles::{self, NewCycle};
+    use dma::services::assessments::{self, Change, SignOff};
+    use dma::services::cycles::{self, NewCycle};
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        dma::registry::import_demo(&app.db).await.unwrap();
+        dma::services::registry::import_demo(&app.db).await.unwrap();
         let trust = organisation_id(&app, "RZ1").await;
         let approver = app
             .create_user(
@@ -549,7 +627,7 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
                 PASSWORD,
             )
             .await;
-        let actor = dma::audit::Actor {
+        let actor = dma::services::audit::Actor {
             user_id: Some(approver),
             label: "approver".into(),
             ip: None,
@@ -573,10 +651,11 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
         let (first, late_flag) = app
             .db
             .write(move |conn| {
-                let system = dma::audit::Actor::system("test");
-                let id = dma::questionnaires::import(conn, &system, v2025.as_bytes(), true)
-                    .map_err(dma::error::AppError::from)?
-                    .id;
+                let system = dma::services::audit::Actor::system("test");
+                let id =
+                    dma::services::questionnaires::import(conn, &system, v2025.as_bytes(), true)
+                        .map_err(dma::error::AppError::from)?
+                        .id;
                 let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
                 cycles::open(
                     conn,
@@ -636,10 +715,11 @@ async fn next_year_carries_forward_unchanged_answers_and_late_submissions_are_ma
             .write(move |conn| {
                 use diesel::prelude::*;
                 use dma::db::schema::{answers as ans, assessments as t};
-                let system = dma::audit::Actor::system("test");
-                let id = dma::questionnaires::import(conn, &system, v2026.as_bytes(), true)
-                    .map_err(dma::error::AppError::from)?
-                    .id;
+                let system = dma::services::audit::Actor::system("test");
+                let id =
+                    dma::services::questionnaires::import(conn, &system, v2026.as_bytes(), true)
+                        .map_err(dma::error::AppError::from)?
+                        .id;
                 let today = chrono::Utc::now().date_naive();
                 let opened = cycles::open(
                     conn,

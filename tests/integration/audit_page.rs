@@ -1,6 +1,6 @@
 //! The audit log page: newest first, filters, pages, values before and after.
 
-use dma::auth::roles::Role;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
 use crate::browser::{Browser, PASSWORD};
@@ -10,10 +10,10 @@ async fn record(app: &TestApp, n: usize, action: &'static str, actor: &'static s
     app.db
         .write(move |conn| {
             for i in 0..n {
-                dma::audit::record(
+                dma::services::audit::record(
                     conn,
-                    &dma::audit::Actor::system(actor),
-                    dma::audit::Entry::new(action, "widget", i)
+                    &dma::services::audit::Actor::system(actor),
+                    dma::services::audit::Entry::new(action, "widget", i)
                         .before(serde_json::json!({"colour": "red", "i": i}))
                         .after(serde_json::json!({"colour": "<blue>", "i": i})),
                 )?;
@@ -97,5 +97,48 @@ async fn administrators_and_auditors_read_the_log_with_filters() {
             StatusCode::FORBIDDEN
         );
         assert!(!viewer.text("/dashboard").await.contains("/admin/audit"));
+    }
+}
+
+#[tokio::test]
+async fn a_saved_answer_is_logged_with_its_value_before_and_after_and_links_to_its_assessment() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let w = crate::browser::World::seed(&app).await;
+        let id = w.assessment_a;
+        for value in [3, 5] {
+            app.db
+                .write(move |conn| {
+                    let loaded = dma::services::assessments::load(conn, id)?;
+                    let seen = loaded.answers.get("wl-strategy").map_or(0, |a| a.revision);
+                    dma::services::assessments::save(
+                        conn,
+                        &dma::services::audit::Actor::system("test"),
+                        id,
+                        &[dma::services::assessments::Change {
+                            key: "wl-strategy".into(),
+                            answer: Some(dma::domain::Answer::Scale(value)),
+                            seen_revision: seen,
+                        }],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let admin = Browser::new(&app);
+        admin.sign_in("admin@example.nhs.uk", PASSWORD).await;
+        let page = admin
+            .text("/admin/audit?action=assessment.answers_saved")
+            .await;
+        assert!(
+            page.contains("&quot;wl-strategy&quot;: 3")
+                && page.contains("&quot;wl-strategy&quot;: 5"),
+            "[{backend}] the values are not in the log"
+        );
+        assert!(
+            page.contains(&format!("href=\"/assessments/{id}\">assessment {id}</a>")),
+            "[{backend}] no link to the assessment"
+        );
     }
 }

@@ -30,6 +30,9 @@ enum Rule {
     AuditLog,
     /// Those who may read organisation A (its people, administrators, auditors).
     ReadA,
+    /// Those who may read organisation A's assessment while it is in progress, as the sample
+    /// is (its people and administrators; auditors read submitted assessments only).
+    ReadInProgressA,
     /// Those who may answer for organisation A.
     AnswerA,
     /// Those who may sign off for organisation A.
@@ -41,6 +44,9 @@ enum Rule {
     ApproverOfA,
     /// The owner of the sample API token (contributor A); for anyone else it does not exist.
     TokenOwnerA,
+    /// Auditors and administrators (`Action::Review`): the sample is in progress, so only
+    /// administrators get past reading it, and auditors are refused it as a reader would be.
+    Review,
     /// The JSON API: a bearer token, never a session cookie.
     Api,
 }
@@ -91,11 +97,13 @@ fn allowed(rule: Rule, who: Who) -> bool {
         Rule::Administer => who == Admin,
         Rule::AuditLog => matches!(who, Admin | Auditor),
         Rule::ReadA => matches!(who, Admin | Auditor | ApproverA | ContributorA),
+        Rule::ReadInProgressA => matches!(who, Admin | ApproverA | ContributorA),
         Rule::AnswerA => matches!(who, Admin | ApproverA | ContributorA),
         Rule::ApproveA => matches!(who, Admin | ApproverA),
         Rule::Approvers => matches!(who, Admin | ApproverA | ApproverB),
         Rule::ApproverOfA => who == ApproverA,
         Rule::TokenOwnerA => who == ContributorA,
+        Rule::Review => matches!(who, Admin | Auditor),
         // Checked separately with tokens: no browser gets in with cookies.
         Rule::Api => false,
     }
@@ -105,9 +113,13 @@ fn allowed(rule: Rule, who: Who) -> bool {
 fn permitted_person(rule: Rule) -> Who {
     match rule {
         Rule::Public => Who::Anonymous,
-        Rule::Administer | Rule::AuditLog => Who::Admin,
+        Rule::Administer | Rule::AuditLog | Rule::Review => Who::Admin,
         Rule::ApproveA | Rule::Approvers | Rule::ApproverOfA => Who::ApproverA,
-        Rule::SignedIn | Rule::ReadA | Rule::AnswerA | Rule::TokenOwnerA => Who::ContributorA,
+        Rule::SignedIn
+        | Rule::ReadA
+        | Rule::ReadInProgressA
+        | Rule::AnswerA
+        | Rule::TokenOwnerA => Who::ContributorA,
         Rule::Api => Who::Admin,
     }
 }
@@ -138,6 +150,13 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             Rule::Public,
         ),
         c("GET", "/", "/".into(), Rule::Public),
+        c(
+            "GET",
+            "/accessibility",
+            "/accessibility".into(),
+            Rule::Public,
+        ),
+        c("GET", "/privacy", "/privacy".into(), Rule::Public),
         c("GET", "/login", "/login".into(), Rule::Public),
         c("POST", "/login", "/login".into(), Rule::Public),
         c("POST", "/logout", "/logout".into(), Rule::SignedIn),
@@ -158,13 +177,13 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "GET",
             "/assessments/{id}",
             format!("/assessments/{a}"),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
         ),
         c(
             "GET",
             "/assessments/{id}/domains/{key}",
             format!("/assessments/{a}/domains/{}", w.domain_key),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
         ),
         c(
             "POST",
@@ -182,7 +201,13 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "GET",
             "/assessments/{id}/review",
             format!("/assessments/{a}/review"),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/print",
+            format!("/assessments/{a}/print"),
+            Rule::ReadInProgressA,
         ),
         c(
             "GET",
@@ -200,19 +225,19 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "GET",
             "/assessments/{id}/confirmation",
             format!("/assessments/{a}/confirmation"),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
         ),
         c(
             "GET",
             "/assessments/{id}/results",
             format!("/assessments/{a}/results"),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
         ),
         c(
             "GET",
             "/assessments/{id}/questions/{key}/history",
             format!("/assessments/{a}/questions/{}/history", w.question_key),
-            Rule::ReadA,
+            Rule::ReadInProgressA,
         ),
         c(
             "POST",
@@ -228,6 +253,186 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
         ),
         c(
             "GET",
+            "/assessments/{id}/sections/{key}",
+            format!("/assessments/{a}/sections/{}", w.domain_key),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/sections/{key}/assignees",
+            format!("/assessments/{a}/sections/{}/assignees", w.domain_key),
+            Rule::ApproveA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/sections/{key}/assignees/{user}/remove",
+            format!(
+                "/assessments/{a}/sections/{}/assignees/{}/remove",
+                w.domain_key, w.contributor_a
+            ),
+            Rule::ApproveA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/sections/{key}/status",
+            format!("/assessments/{a}/sections/{}/status", w.domain_key),
+            Rule::AnswerA,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/sections",
+            format!("/api/v1/assessments/{a}/sections"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/sections/{key}/assignees",
+            format!(
+                "/api/v1/assessments/{a}/sections/{}/assignees",
+                w.domain_key
+            ),
+            Rule::Api,
+        ),
+        c(
+            "DELETE",
+            "/api/v1/assessments/{id}/sections/{key}/assignees/{user}",
+            format!(
+                "/api/v1/assessments/{a}/sections/{}/assignees/{}",
+                w.domain_key, w.contributor_a
+            ),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/sections/{key}/status",
+            format!("/api/v1/assessments/{a}/sections/{}/status", w.domain_key),
+            Rule::Api,
+        ),
+        c(
+            "GET",
+            "/api/v1/me/sections",
+            "/api/v1/me/sections".into(),
+            Rule::Api,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/questions/{key}/notes",
+            format!("/assessments/{a}/questions/{}/notes", w.question_key),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/questions/{key}/notes",
+            format!("/assessments/{a}/questions/{}/notes", w.question_key),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/notes/{note}/share",
+            format!("/assessments/{a}/notes/1/share"),
+            Rule::ApproveA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/notes/{note}/edit",
+            format!("/assessments/{a}/notes/1/edit"),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/notes/{note}/delete",
+            format!("/assessments/{a}/notes/1/delete"),
+            Rule::AnswerA,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/questions/{key}/notes",
+            format!("/api/v1/assessments/{a}/questions/{}/notes", w.question_key),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/questions/{key}/notes",
+            format!("/api/v1/assessments/{a}/questions/{}/notes", w.question_key),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/notes/{note}/share",
+            format!("/api/v1/assessments/{a}/notes/1/share"),
+            Rule::Api,
+        ),
+        // Evidence (issue 23): changed by whoever may answer, read by whoever may read the
+        // assessment (the sample is in progress, so not auditors); item 1 does not exist, so
+        // a permitted download is 404, never a refusal.
+        c(
+            "GET",
+            "/assessments/{id}/questions/{key}/evidence",
+            format!("/assessments/{a}/questions/{}/evidence", w.question_key),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/questions/{key}/evidence",
+            format!("/assessments/{a}/questions/{}/evidence", w.question_key),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/evidence/{evidence}/remove",
+            format!("/assessments/{a}/evidence/1/remove"),
+            Rule::AnswerA,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/evidence/{evidence}/download",
+            format!("/assessments/{a}/evidence/1/download"),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/questions/{key}/evidence",
+            format!(
+                "/api/v1/assessments/{a}/questions/{}/evidence",
+                w.question_key
+            ),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/questions/{key}/evidence",
+            format!(
+                "/api/v1/assessments/{a}/questions/{}/evidence",
+                w.question_key
+            ),
+            Rule::Api,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/evidence/{evidence}/download",
+            format!("/api/v1/assessments/{a}/evidence/1/download"),
+            Rule::Api,
+        ),
+        c(
+            "DELETE",
+            "/api/v1/assessments/{id}/evidence/{evidence}",
+            format!("/api/v1/assessments/{a}/evidence/1"),
+            Rule::Api,
+        ),
+        c(
+            "PATCH",
+            "/api/v1/assessments/{id}/notes/{note}",
+            format!("/api/v1/assessments/{a}/notes/1"),
+            Rule::Api,
+        ),
+        c(
+            "DELETE",
+            "/api/v1/assessments/{id}/notes/{note}",
+            format!("/api/v1/assessments/{a}/notes/1?revision=1"),
+            Rule::Api,
+        ),
+        c(
+            "GET",
             "/admin/cycles",
             "/admin/cycles".into(),
             Rule::Administer,
@@ -236,6 +441,24 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "POST",
             "/admin/cycles",
             "/admin/cycles".into(),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/cycles/{id}",
+            "/admin/cycles/1".into(),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/cycles/{id}/close",
+            "/admin/cycles/1/close".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/cycles/{id}/close",
+            "/admin/cycles/1/close".into(),
             Rule::Administer,
         ),
         c(
@@ -252,8 +475,50 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
         ),
         c(
             "GET",
+            "/admin/organisations/{id}",
+            format!("/admin/organisations/{}", w.org_a),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/organisations/{id}",
+            format!("/admin/organisations/{}", w.org_a),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/organisations/{id}/close",
+            format!("/admin/organisations/{}/close", w.org_a),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/organisations/{id}/close",
+            format!("/admin/organisations/{}/close", w.org_a),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
             "/admin/users",
             "/admin/users".into(),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/users/import",
+            "/admin/users/import".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/users/import",
+            "/admin/users/import".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/users/import/confirm",
+            "/admin/users/import/confirm".into(),
             Rule::Administer,
         ),
         c(
@@ -272,6 +537,24 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "POST",
             "/admin/users/{id}/deactivate",
             format!("/admin/users/{}/deactivate", w.contributor_a),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/users/{id}",
+            format!("/admin/users/{}", w.contributor_a),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/users/{id}/role",
+            format!("/admin/users/{}/role", w.contributor_a),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/users/{id}/resend-invitation",
+            format!("/admin/users/{}/resend-invitation", w.contributor_a),
             Rule::Administer,
         ),
         c(
@@ -306,6 +589,18 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
         ),
         c(
             "GET",
+            "/account/email",
+            "/account/email".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/email",
+            "/account/email".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "GET",
             "/account/tokens",
             "/account/tokens".into(),
             Rule::SignedIn,
@@ -321,6 +616,86 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "/account/tokens/{id}/revoke",
             format!("/account/tokens/{token_id}/revoke"),
             Rule::TokenOwnerA,
+        ),
+        c(
+            "GET",
+            "/login/second-factor",
+            "/login/second-factor".into(),
+            Rule::Public,
+        ),
+        c(
+            "POST",
+            "/login/second-factor",
+            "/login/second-factor".into(),
+            Rule::Public,
+        ),
+        c(
+            "GET",
+            "/account/second-factor",
+            "/account/second-factor".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/second-factor",
+            "/account/second-factor".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/second-factor/remove",
+            "/account/second-factor/remove".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "GET",
+            "/account/confirm",
+            "/account/confirm?next=/account/tokens".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/confirm",
+            "/account/confirm".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/admin/users/{id}/second-factor/reset",
+            format!("/admin/users/{}/second-factor/reset", w.contributor_a),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/login/sso/{provider}",
+            "/login/sso/peer?next=/dashboard".into(),
+            Rule::Public,
+        ),
+        c(
+            "GET",
+            "/login/sso/{provider}/callback",
+            "/login/sso/peer/callback?code=x&state=y".into(),
+            Rule::Public,
+        ),
+        c("GET", "/signed-out", "/signed-out".into(), Rule::Public),
+        c("GET", "/admin/sso", "/admin/sso".into(), Rule::Administer),
+        c(
+            "POST",
+            "/admin/sso/domains",
+            "/admin/sso/domains".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/sso/domains/{id}/remove",
+            "/admin/sso/domains/1/remove".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/sso/providers/{provider}/accounts",
+            "/admin/sso/providers/peer/accounts".into(),
+            Rule::Administer,
         ),
         c("GET", "/admin/audit", "/admin/audit".into(), Rule::AuditLog),
         c(
@@ -346,6 +721,12 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "GET",
             "/reports/trends",
             "/reports/trends".into(),
+            Rule::AuditLog,
+        ),
+        c(
+            "GET",
+            "/reports/progress",
+            "/reports/progress".into(),
             Rule::AuditLog,
         ),
         c(
@@ -452,8 +833,38 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             format!("/api/v1/questionnaires/{qk}/{qv}/publish"),
             Rule::Api,
         ),
+        c(
+            "GET",
+            "/api/v1/questionnaires/{key}/{version}/draft",
+            format!("/api/v1/questionnaires/{qk}/{qv}/draft"),
+            Rule::Api,
+        ),
+        c(
+            "PUT",
+            "/api/v1/questionnaires/{key}/{version}/draft",
+            format!("/api/v1/questionnaires/{qk}/{qv}/draft"),
+            Rule::Api,
+        ),
+        c(
+            "PATCH",
+            "/api/v1/questionnaires/{key}/{version}/draft",
+            format!("/api/v1/questionnaires/{qk}/{qv}/draft"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/questionnaires/{key}/{version}/next",
+            format!("/api/v1/questionnaires/{qk}/{qv}/next"),
+            Rule::Api,
+        ),
         c("GET", "/api/v1/cycles", "/api/v1/cycles".into(), Rule::Api),
         c("POST", "/api/v1/cycles", "/api/v1/cycles".into(), Rule::Api),
+        c(
+            "POST",
+            "/api/v1/cycles/{id}/close",
+            "/api/v1/cycles/1/close".into(),
+            Rule::Api,
+        ),
         c(
             "GET",
             "/api/v1/assessments",
@@ -504,8 +915,125 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
         ),
         c(
             "GET",
+            "/api/v1/reports/progress",
+            "/api/v1/reports/progress".into(),
+            Rule::Api,
+        ),
+        c(
+            "GET",
             "/api/v1/exports/{kind}",
             "/api/v1/exports/scores".into(),
+            Rule::Api,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/audit",
+            format!("/assessments/{a}/audit"),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/audit/sections/{key}/accept",
+            format!("/assessments/{a}/audit/sections/{}/accept", w.domain_key),
+            Rule::Review,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/audit/queries",
+            format!("/assessments/{a}/audit/queries"),
+            Rule::Review,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/audit/queries/{query}",
+            format!("/assessments/{a}/audit/queries/1"),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/audit/queries/{query}/answer",
+            format!("/assessments/{a}/audit/queries/1/answer"),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/audit/queries/{query}/close",
+            format!("/assessments/{a}/audit/queries/1/close"),
+            Rule::Review,
+        ),
+        c(
+            "GET",
+            "/assessments/{id}/plan",
+            format!("/assessments/{a}/plan"),
+            Rule::ReadInProgressA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/plan/threshold",
+            format!("/assessments/{a}/plan/threshold"),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/plan/actions",
+            format!("/assessments/{a}/plan/actions"),
+            Rule::AnswerA,
+        ),
+        c(
+            "POST",
+            "/assessments/{id}/plan/actions/{action}",
+            format!("/assessments/{a}/plan/actions/1"),
+            Rule::AnswerA,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/review",
+            format!("/api/v1/assessments/{a}/review"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/review/sections/{key}/accept",
+            format!(
+                "/api/v1/assessments/{a}/review/sections/{}/accept",
+                w.domain_key
+            ),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/review/queries",
+            format!("/api/v1/assessments/{a}/review/queries"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/review/queries/{query}/answer",
+            format!("/api/v1/assessments/{a}/review/queries/1/answer"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/review/queries/{query}/close",
+            format!("/api/v1/assessments/{a}/review/queries/1/close"),
+            Rule::Api,
+        ),
+        c(
+            "GET",
+            "/api/v1/assessments/{id}/plan",
+            format!("/api/v1/assessments/{a}/plan"),
+            Rule::Api,
+        ),
+        c(
+            "POST",
+            "/api/v1/assessments/{id}/plan/actions",
+            format!("/api/v1/assessments/{a}/plan/actions"),
+            Rule::Api,
+        ),
+        c(
+            "PATCH",
+            "/api/v1/assessments/{id}/plan/actions/{action}",
+            format!("/api/v1/assessments/{a}/plan/actions/1"),
             Rule::Api,
         ),
         c(
@@ -560,6 +1088,42 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "GET",
             "/admin/questionnaires/{key}/{version}/download",
             format!("/admin/questionnaires/{qk}/{qv}/download"),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/questionnaires/new",
+            "/admin/questionnaires/new".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/questionnaires/new",
+            "/admin/questionnaires/new".into(),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/questionnaires/{key}/{version}/next",
+            format!("/admin/questionnaires/{qk}/{qv}/next"),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/questionnaires/{key}/{version}/edit",
+            format!("/admin/questionnaires/{qk}/{qv}/edit"),
+            Rule::Administer,
+        ),
+        c(
+            "POST",
+            "/admin/questionnaires/{key}/{version}/edit",
+            format!("/admin/questionnaires/{qk}/{qv}/edit"),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/admin/questionnaires/{key}/{version}/edit/{domain}/{question}",
+            format!("/admin/questionnaires/{qk}/{qv}/edit/0/0"),
             Rule::Administer,
         ),
     ]
@@ -626,13 +1190,57 @@ fn fields(pattern: &str, csrf: &str) -> Vec<(&'static str, String)> {
             ("role", "org_contributor"),
         ],
         "/account/tokens" => &[("name", "script")],
+        "/account/email" => &[("delivery", "daily")],
+        "/admin/sso/domains" => &[("provider", "peer"), ("domain", "a.nhs.uk")],
+        "/admin/sso/providers/{provider}/accounts" => &[("create_accounts", "on")],
+        "/login/second-factor" => &[("code", "123456")],
+        "/account/second-factor" => &[("code", "123456"), ("sealed_secret", "x")],
+        "/account/confirm" => &[("password", PASSWORD), ("code", "123456")],
         "/admin/cycles" => &[
             ("label", "2026/27"),
             ("opens_on", "2026-04-01"),
             ("deadline", "2026-06-30"),
         ],
         "/assessments/{id}/deadline" => &[("deadline", "2030-01-01")],
+        "/admin/users/import/confirm" => &[(
+            "file",
+            "email,name,role,organisation\nnew.person@example.nhs.uk,New Person,org_contributor,RA1\n",
+        )],
+        "/admin/users/{id}/role" => &[("seen_role", "org_contributor"), ("role", "auditor")],
+        "/admin/organisations/{id}" => &[("name", "Renamed"), ("settings", "acute")],
+        "/admin/organisations/{id}/close" => &[("closed_on", "2026-01-01")],
+        "/admin/questionnaires/new" => &[
+            ("key", "new-set"),
+            ("version", "1"),
+            ("title", "A new set"),
+            ("settings", "acute"),
+        ],
+        "/admin/questionnaires/{key}/{version}/next" => &[("new_version", "2099.1")],
+        "/admin/questionnaires/{key}/{version}/edit" => {
+            &[("revision", "1"), ("action", "add_domain")]
+        }
         "/assessments/{id}/reopen" => &[("reason", "a mistake")],
+        "/assessments/{id}/audit/queries" => &[("question", "x"), ("message", "Why?")],
+        "/assessments/{id}/audit/sections/{key}/accept"
+        | "/assessments/{id}/audit/queries/{query}/close" => &[("revision", "0")],
+        "/assessments/{id}/audit/queries/{query}/answer" => {
+            &[("revision", "1"), ("response", "Because")]
+        }
+        "/assessments/{id}/plan/threshold" => &[("band", "Defined")],
+        "/assessments/{id}/plan/actions" | "/assessments/{id}/plan/actions/{action}" => &[
+            ("domain", "x"),
+            ("title", "Do a thing"),
+            ("owner_text", "The CIO"),
+            ("revision", "1"),
+        ],
+        "/assessments/{id}/questions/{key}/notes" => &[("note", "A note")],
+        "/assessments/{id}/notes/{note}/share" => &[("shared", "yes"), ("revision", "1")],
+        "/assessments/{id}/notes/{note}/edit" => &[("note", "Changed"), ("revision", "1")],
+        "/assessments/{id}/notes/{note}/delete" => &[("revision", "1")],
+        "/assessments/{id}/evidence/{evidence}/remove" => &[("return", "page")],
+        "/assessments/{id}/sections/{key}/status" => {
+            &[("status", "ready_for_review"), ("revision", "0")]
+        }
         "/assessments/{id}/submit" => &[("signoff_name", "A Person"), ("signoff_job_title", "CIO")],
         "/login" => &[("email", "admin@example.nhs.uk"), ("password", PASSWORD)],
         "/account/reset-password" => &[("email", "contributor@a.nhs.uk")],
@@ -649,6 +1257,10 @@ fn fields(pattern: &str, csrf: &str) -> Vec<(&'static str, String)> {
 
 fn multipart_file(pattern: &str) -> Option<(Vec<u8>, &'static str)> {
     match pattern {
+        "/admin/users/import" => Some((
+            b"email,name,role,organisation\nnew.person@example.nhs.uk,New Person,org_contributor,RA1\n".to_vec(),
+            "people.csv",
+        )),
         "/admin/organisations/import" => Some((
             b"ods_code,name\nRA1,Renamed Hospitals NHS Trust\n".to_vec(),
             "registry.csv",
@@ -666,6 +1278,10 @@ fn multipart_file(pattern: &str) -> Option<(Vec<u8>, &'static str)> {
             .into_bytes(),
             "set.yaml",
         )),
+        // A real PDF, so only the policy (or the CSRF check) can refuse it.
+        "/assessments/{id}/questions/{key}/evidence" => {
+            Some((b"%PDF-1.4\n% evidence\n%%EOF\n".to_vec(), "evidence.pdf"))
+        }
         _ => None,
     }
 }
@@ -713,13 +1329,19 @@ async fn every_route_refuses_whoever_may_not_use_it_and_changes_nothing() {
         let (token_id, api_tokens) = app
             .db
             .write(move |conn| {
-                let actor = dma::audit::Actor::system("test");
-                let (sample, _) =
-                    dma::auth::api_token::create(conn, &actor, contributor_a, "sample")?;
+                let actor = dma::services::audit::Actor::system("test");
+                let (sample, _) = dma::services::auth::api_token::create(
+                    conn,
+                    &actor,
+                    contributor_a,
+                    "sample",
+                    30,
+                )?;
                 let mut tokens = Vec::new();
                 for email in PEOPLE.iter().filter_map(|w| w.email()) {
-                    let user = dma::auth::users::find_by_email(conn, email)?.unwrap();
-                    let (_, token) = dma::auth::api_token::create(conn, &actor, user.id, "api")?;
+                    let user = dma::services::auth::users::find_by_email(conn, email)?.unwrap();
+                    let (_, token) =
+                        dma::services::auth::api_token::create(conn, &actor, user.id, "api", 30)?;
                     tokens.push((user.id, user.role, token));
                 }
                 Ok((sample.id, tokens))
@@ -948,12 +1570,16 @@ async fn every_post_without_a_valid_csrf_token_is_refused_and_changes_nothing() 
         let token_id = app
             .db
             .write(move |conn| {
-                let actor = dma::audit::Actor::system("test");
-                Ok(
-                    dma::auth::api_token::create(conn, &actor, contributor_a, "sample")?
-                        .0
-                        .id,
-                )
+                let actor = dma::services::audit::Actor::system("test");
+                Ok(dma::services::auth::api_token::create(
+                    conn,
+                    &actor,
+                    contributor_a,
+                    "sample",
+                    30,
+                )?
+                .0
+                .id)
             })
             .await
             .unwrap();

@@ -3,8 +3,8 @@
 //! roles in both organisations) and an open assessment, for tests of who may do what.
 
 use diesel::prelude::*;
-use dma::auth::roles::Role;
 use dma::db::DbConnection;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_from, TestApp};
@@ -125,7 +125,7 @@ pub fn organisation_id(conn: &mut DbConnection, code: &str) -> i64 {
 }
 
 pub async fn seed_registry(app: &TestApp) {
-    dma::registry::import_file(&app.db, REGISTRY.as_bytes().to_vec(), None)
+    dma::services::registry::import_file(&app.db, REGISTRY.as_bytes().to_vec(), None)
         .await
         .unwrap();
 }
@@ -187,14 +187,14 @@ impl World {
             .db
             .write(move |conn| {
                 use dma::db::schema::assessments as a;
-                let actor = dma::audit::Actor::system("test");
-                let imported = dma::questionnaires::import(conn, &actor, &source, true)
+                let actor = dma::services::audit::Actor::system("test");
+                let imported = dma::services::questionnaires::import(conn, &actor, &source, true)
                     .map_err(|_| dma::error::AppError::BadRequest("fixture".into()))?;
                 let today = chrono::Utc::now().date_naive();
-                dma::cycles::open(
+                dma::services::cycles::open(
                     conn,
                     &actor,
-                    &dma::cycles::NewCycle {
+                    &dma::services::cycles::NewCycle {
                         label: "2025/26".into(),
                         opens_on: today - chrono::Duration::days(1),
                         deadline: today + chrono::Duration::days(30),
@@ -246,13 +246,23 @@ pub async fn snapshot(app: &TestApp) -> String {
                 ))
                 .load(conn)?;
             out.push_str(&format!("users {users:?}\n"));
-            let orgs: Vec<(i64, String, String, Option<String>)> = organisations::table
+            type Org = (
+                i64,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<chrono::NaiveDate>,
+            );
+            let orgs: Vec<Org> = organisations::table
                 .order(organisations::id)
                 .select((
                     organisations::id,
                     organisations::ods_code,
                     organisations::name,
+                    organisations::kind,
                     organisations::region,
+                    organisations::closed_on,
                 ))
                 .load(conn)?;
             out.push_str(&format!("organisations {orgs:?}\n"));
@@ -277,13 +287,17 @@ pub async fn snapshot(app: &TestApp) -> String {
                 .select((questionnaire_versions::id, questionnaire_versions::status))
                 .load(conn)?;
             out.push_str(&format!("versions {versions:?}\n"));
+            let cycles: Vec<(i64, String, bool)> = cycles::table
+                .order(cycles::id)
+                .select((cycles::id, cycles::status, cycles::closed_at.is_not_null()))
+                .load(conn)?;
+            out.push_str(&format!("cycles {cycles:?}\n"));
             for (name, n) in [
                 ("answers", answers::table.count().get_result::<i64>(conn)?),
                 (
                     "submissions",
                     submissions::table.count().get_result::<i64>(conn)?,
                 ),
-                ("cycles", cycles::table.count().get_result::<i64>(conn)?),
                 (
                     "one_time_tokens",
                     one_time_tokens::table.count().get_result::<i64>(conn)?,
@@ -295,6 +309,43 @@ pub async fn snapshot(app: &TestApp) -> String {
                 (
                     "audit_log",
                     audit_log::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "section_assignments",
+                    section_assignments::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "question_notes",
+                    question_notes::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "section_statuses",
+                    section_statuses::table.count().get_result::<i64>(conn)?,
+                ),
+                ("evidence", evidence::table.count().get_result::<i64>(conn)?),
+                (
+                    "evidence_blob_chunks",
+                    evidence_blob_chunks::table
+                        .count()
+                        .get_result::<i64>(conn)?,
+                ),
+                (
+                    "review_sections",
+                    review_sections::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "review_queries",
+                    review_queries::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "improvement_actions",
+                    improvement_actions::table.count().get_result::<i64>(conn)?,
+                ),
+                (
+                    "improvement_thresholds",
+                    improvement_thresholds::table
+                        .count()
+                        .get_result::<i64>(conn)?,
                 ),
                 (
                     "organisation_parents",
@@ -327,8 +378,52 @@ pub async fn sessions_of(app: &TestApp, user_id: i64) -> i64 {
 
 /// The emails in the outbox as (kind, recipient, text body), oldest first, leaving out the
 /// "cycle opened" messages that opening the seeded cycle queues for its approvers.
+/// The outbox's messages (kind, recipient, text body), bodies that carry a link opened with
+/// the app's key as the worker would. Such a body is emptied once the app's worker has
+/// delivered it; its text is then read from the delivered `.eml` files, the recipient's in
+/// the order they were written.
 pub async fn outbox(app: &TestApp) -> Vec<(String, String, String)> {
-    app.db
+    // Rows first: a body emptied by then was written to its file before it was emptied.
+    let rows = sealed_outbox(app).await;
+    let mut delivered: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut files: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&app.mail_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((modified, std::fs::read_to_string(e.path()).ok()?))
+        })
+        .collect();
+    files.sort_by_key(|(t, _)| *t);
+    for (_, raw) in files {
+        let (head, text, _) = crate::mail::read_message(&raw);
+        delivered
+            .entry(head.header("to").trim_matches(['<', '>']).to_string())
+            .or_default()
+            .push(text);
+    }
+    let mut taken: std::collections::BTreeMap<String, usize> = Default::default();
+    rows.into_iter()
+        .map(|(kind, to, body)| {
+            if !body.is_empty() {
+                return (kind, to, body);
+            }
+            let n = taken.entry(to.clone()).or_default();
+            let text = delivered
+                .get(&to)
+                .and_then(|texts| texts.get(*n))
+                .cloned()
+                .unwrap_or_default();
+            *n += 1;
+            (kind, to, text)
+        })
+        .collect()
+}
+
+async fn sealed_outbox(app: &TestApp) -> Vec<(String, String, String)> {
+    let rows: Vec<(String, String, String)> = app
+        .db
         .read(|conn| {
             use dma::db::schema::email_outbox as e;
             Ok(e::table
@@ -338,7 +433,13 @@ pub async fn outbox(app: &TestApp) -> Vec<(String, String, String)> {
                 .load(conn)?)
         })
         .await
-        .unwrap()
+        .unwrap();
+    rows.into_iter()
+        .map(|(kind, to, body)| {
+            let body = app.sealing_key.open(&body, &to).expect("sealed body opens");
+            (kind, to, body)
+        })
+        .collect()
 }
 
 /// The set-password link in an email body, as a path.

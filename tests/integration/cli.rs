@@ -13,7 +13,7 @@ pub fn dma() -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_health(port: u16, child: &mut std::process::Child) -> bool {
+pub(crate) fn wait_for_health(port: u16, child: &mut std::process::Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -328,7 +328,7 @@ fn demo_load_gives_every_role_something_to_do_and_only_once() {
         let mut conn = db.connect();
         use dma::db::schema::{assessments, cycles, organisations, users};
         let n_users: i64 = users::table.count().get_result(&mut conn).unwrap();
-        assert_eq!(n_users, 4, "[{backend}]");
+        assert_eq!(n_users, 7, "[{backend}]");
         let n_cycles: i64 = cycles::table.count().get_result(&mut conn).unwrap();
         assert_eq!(n_cycles, 1);
         let demo_trust_assessments: i64 = assessments::table
@@ -346,8 +346,8 @@ fn demo_load_gives_every_role_something_to_do_and_only_once() {
             .select(users::password_hash)
             .first(&mut conn)
             .unwrap();
-        assert!(dma::auth::password::verify(
-            dma::demo::DEMO_PASSWORD,
+        assert!(dma::services::auth::password::verify(
+            dma::services::demo::DEMO_PASSWORD,
             hash.as_deref()
         ));
         drop(conn);
@@ -372,7 +372,7 @@ fn reminders_run_queues_what_is_due_at_the_given_moment_once() {
         };
         assert!(run(&["demo", "load"]).status.success());
         // The demo cycle is due in 60 days: 40 days on, the 28-day reminder is due to the demo
-        // trust's approver and contributor, and its approver has not yet heard it opened.
+        // trust's approver and four contributors, and its approver has not yet heard it opened.
         let later = (chrono::Utc::now().date_naive() + chrono::Duration::days(40)).to_string();
         let out = run(&["reminders", "run", "--now", &later]);
         assert!(
@@ -381,7 +381,7 @@ fn reminders_run_queues_what_is_due_at_the_given_moment_once() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(report["reminders"], 2, "[{backend}] {report}");
+        assert_eq!(report["reminders"], 5, "[{backend}] {report}");
         assert_eq!(report["cycle_opened"], 1, "[{backend}] {report}");
         let again: serde_json::Value =
             serde_json::from_slice(&run(&["reminders", "run", "--now", &later]).stdout).unwrap();

@@ -67,20 +67,24 @@ impl TestDb {
                 pg_drop: None,
             },
             Backend::Postgres => {
-                let admin =
-                    without_tls(&std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL"));
-                let name = format!("dma_test_{}", &dma::auth::tokens::random_token()[..16]);
-                let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
-                    panic!("cannot reach PostgreSQL at TEST_DATABASE_URL: {e}")
-                });
-                conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                    .expect("create test database");
-                TestDb {
-                    url: DatabaseUrl::Postgres(replace_database(&admin, &name)),
-                    _dir: dir,
-                    pg_drop: Some((admin, name)),
-                }
+                TestDb::on_postgres(&std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL"))
             }
+        }
+    }
+
+    /// A new database on the PostgreSQL server `admin_url` names (the shared one, or a
+    /// throwaway cluster a test started).
+    pub fn on_postgres(admin_url: &str) -> TestDb {
+        let admin = without_tls(admin_url);
+        let name = format!("dma_test_{}", &dma::crypto::random_token()[..16]);
+        let mut conn = PgConnection::establish(&admin)
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        TestDb {
+            url: DatabaseUrl::Postgres(replace_database(&admin, &name)),
+            _dir: tempfile::tempdir().expect("temp dir"),
+            pg_drop: Some((admin, name)),
         }
     }
 
@@ -112,7 +116,13 @@ pub struct TestApp {
     pub db: Db,
     pub client: reqwest::Client,
     /// For calling lifecycle services (open a cycle, submit) straight through the library.
-    pub notifier: dma::notifications::Notifier,
+    pub notifier: dma::services::notifications::Notifier,
+    /// The port serving `/metrics`, when the test configured one.
+    pub metrics_port: Option<u16>,
+    /// The key that seals outbox bodies carrying a link, to read them as the worker does.
+    pub sealing_key: dma::crypto::SealingKey,
+    /// Where the app's mail worker writes delivered messages (`.eml` files).
+    pub mail_dir: std::path::PathBuf,
     /// Held so the data folder and the database live as long as the app.
     _data_dir: tempfile::TempDir,
     _test_db: TestDb,
@@ -120,14 +130,27 @@ pub struct TestApp {
 
 /// Settings for a test instance: its own database, data folder and port 0.
 pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path) -> Settings {
+    test_settings_with(test_db, data_dir, &[])
+}
+
+/// [`test_settings`] with further environment variables (`DMA_BASE_URL`, say).
+pub fn test_settings_with(
+    test_db: &TestDb,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Settings {
     let env: BTreeMap<String, String> = [
         ("DATABASE_URL", test_db.url_string()),
         ("DMA_DATA_DIR", data_dir.display().to_string()),
         ("DMA_BIND", "127.0.0.1:0".to_string()),
         ("DMA_WORKERS", "2".to_string()),
         ("DMA_DB_POOL_SIZE", "4".to_string()),
+        // Most tests sign in as administrators and auditors with a password alone; the
+        // second-factor tests turn the requirement back on.
+        ("DMA_SECOND_FACTOR_ROLES", "none".to_string()),
     ]
     .into_iter()
+    .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     Settings::from_sources(None, &env).expect("test settings")
@@ -140,18 +163,41 @@ impl TestApp {
 
     /// Serve an existing test database (one a command has already filled, say).
     pub async fn spawn_on(test_db: TestDb) -> TestApp {
+        TestApp::spawn_full(test_db, &[], |_| {}).await
+    }
+
+    /// Serve `test_db` with settings the test adjusts first (metrics, retention, ...).
+    pub async fn spawn_configured(
+        test_db: TestDb,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        TestApp::spawn_full(test_db, &[], configure).await
+    }
+
+    /// A test app whose settings add `extra` environment variables.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_full(TestDb::new(backend), extra, |_| {}).await
+    }
+
+    async fn spawn_full(
+        test_db: TestDb,
+        extra: &[(&str, &str)],
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let backend = test_db.url.backend();
         let data_dir = tempfile::tempdir().expect("data dir");
-        let settings = test_settings(&test_db, data_dir.path());
-        let db = dma::web::open_database(&settings)
-            .await
-            .expect("open database");
-        let templates = dma::web::templates::Templates::load(None).expect("templates");
-        let notifier = dma::notifications::Notifier::new(&templates, &settings);
+        let mut settings = test_settings_with(&test_db, data_dir.path(), extra);
+        configure(&mut settings);
+        let db = settings.open_database().await.expect("open database");
+        let templates = dma::templates::Templates::load(None).expect("templates");
+        let notifier = dma::services::notifications::Notifier::new(&templates, &settings);
+        let sealing_key = settings.mail.sealing_key.clone();
+        let mail_dir = settings.mail.file_dir.clone();
         let app = Application::build_with_db(settings, db.clone())
             .await
             .expect("build application");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_port = app.metrics_port();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -164,6 +210,9 @@ impl TestApp {
             db,
             client,
             notifier,
+            metrics_port,
+            sealing_key,
+            mail_dir,
             _data_dir: data_dir,
             _test_db: test_db,
         }
@@ -182,6 +231,48 @@ impl TestApp {
     }
 }
 
+/// Somewhere pages are served: one test server, or a load balancer in front of several.
+pub trait Site {
+    fn url(&self, path: &str) -> String;
+}
+
+impl Site for TestApp {
+    fn url(&self, path: &str) -> String {
+        TestApp::url(self, path)
+    }
+}
+
+/// Create an account with a password, straight through the library.
+pub async fn create_user(
+    db: &Db,
+    email: &str,
+    role: dma::services::auth::roles::Role,
+    organisation_id: Option<i64>,
+    password: &str,
+) -> i64 {
+    let hash = dma::services::auth::password::hash(password).unwrap();
+    let email = dma::services::auth::users::EmailAddress::parse(email).unwrap();
+    db.write(move |conn| {
+        let actor = dma::services::audit::Actor::system("test");
+        let user = dma::services::auth::users::create(
+            conn,
+            &actor,
+            dma::services::auth::users::NewUser {
+                email: &email,
+                name: "Test Person",
+                role,
+                organisation_id,
+                group_organisation_id: None,
+                group_region: None,
+            },
+        )?;
+        dma::services::auth::users::set_password_hash(conn, &actor, user.id, &hash)?;
+        Ok(user.id)
+    })
+    .await
+    .unwrap()
+}
+
 /// The value of the first hidden `csrf_token` field in a page.
 pub fn csrf_from(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
@@ -197,32 +288,11 @@ impl TestApp {
     pub async fn create_user(
         &self,
         email: &str,
-        role: dma::auth::roles::Role,
+        role: dma::services::auth::roles::Role,
         organisation_id: Option<i64>,
         password: &str,
     ) -> i64 {
-        let hash = dma::auth::password::hash(password).unwrap();
-        let email = dma::auth::users::EmailAddress::parse(email).unwrap();
-        self.db
-            .write(move |conn| {
-                let actor = dma::audit::Actor::system("test");
-                let user = dma::auth::users::create(
-                    conn,
-                    &actor,
-                    dma::auth::users::NewUser {
-                        email: &email,
-                        name: "Test Person",
-                        role,
-                        organisation_id,
-                        group_organisation_id: None,
-                        group_region: None,
-                    },
-                )?;
-                dma::auth::users::set_password_hash(conn, &actor, user.id, &hash)?;
-                Ok(user.id)
-            })
-            .await
-            .unwrap()
+        create_user(&self.db, email, role, organisation_id, password).await
     }
 
     /// Fetch the sign-in form (for its CSRF cookie and token), then post credentials.

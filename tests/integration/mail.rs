@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use dma::auth::roles::Role;
 use dma::config::{MailSettings, Secret, Settings, SmtpSecurity, SmtpSettings};
 use dma::db::schema::email_outbox;
 use dma::db::{Backend, Db};
 use dma::error::AppError;
-use dma::mail::{self, OutgoingEmail, SendReport, Transport};
-use dma::web::templates::Templates;
+use dma::services::auth::roles::Role;
+use dma::services::mail::{self, OutgoingEmail, SendReport, Transport};
+use dma::templates::Templates;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -46,6 +46,16 @@ pub(crate) struct SmtpServer {
 impl SmtpServer {
     /// Listen on `port` (0 for any free port).
     pub(crate) async fn start(port: u16, received: Arc<Mutex<Vec<Received>>>) -> SmtpServer {
+        SmtpServer::start_slow(port, received, std::time::Duration::ZERO).await
+    }
+
+    /// A server that takes `delay` to acknowledge each message it has received (a slow or
+    /// overloaded relay): the message is kept at once, the `250` comes after the delay.
+    pub(crate) async fn start_slow(
+        port: u16,
+        received: Arc<Mutex<Vec<Received>>>,
+        delay: std::time::Duration,
+    ) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = received.clone();
@@ -56,7 +66,7 @@ impl SmtpServer {
                 };
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let _ = converse(socket, store).await;
+                    let _ = converse(socket, store, delay).await;
                 });
             }
         });
@@ -85,6 +95,7 @@ impl SmtpServer {
 async fn converse(
     socket: tokio::net::TcpStream,
     store: Arc<Mutex<Vec<Received>>>,
+    delay: std::time::Duration,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
@@ -137,6 +148,7 @@ async fn converse(
                     rcpt_to: rcpt_to.clone(),
                     data,
                 });
+                tokio::time::sleep(delay).await;
                 b"250 OK: queued\r\n"
             }
             "RSET" => {
@@ -310,7 +322,7 @@ pub(crate) fn read_message(raw: &str) -> (Part, String, String) {
 // ---------------------------------------------------------------------------------------
 
 /// A message to queue: kind, recipient, template, data.
-type Email = (&'static str, String, &'static str, serde_json::Value);
+pub(crate) type Email = (&'static str, String, &'static str, serde_json::Value);
 
 pub(crate) struct MailWorld {
     pub(crate) db: Db,
@@ -324,7 +336,7 @@ pub(crate) async fn world(backend: Backend) -> MailWorld {
     let test_db = TestDb::new(backend);
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(&test_db, dir.path());
-    let db = dma::web::open_database(&settings).await.unwrap();
+    let db = settings.open_database().await.unwrap();
     MailWorld {
         db,
         templates: Templates::load(None).unwrap(),
@@ -350,7 +362,7 @@ pub(crate) fn smtp_settings(base: &MailSettings, port: u16) -> MailSettings {
 
 impl MailWorld {
     /// Queue messages in one transaction.
-    async fn enqueue(&self, emails: Vec<Email>) {
+    pub(crate) async fn enqueue(&self, emails: Vec<Email>) {
         let templates = self.templates.clone();
         self.db
             .write(move |conn| {
@@ -395,7 +407,7 @@ fn invitation(to: &str, link: &str) -> Email {
     )
 }
 
-fn reset(to: &str, link: &str) -> Email {
+pub(crate) fn reset(to: &str, link: &str) -> Email {
     (
         "password_reset",
         to.to_string(),
@@ -733,7 +745,7 @@ async fn concurrent_workers_never_send_a_message_twice() {
             .map(|i| reset(&format!("person{i}@example.nhs.uk"), "http://dma.test/r"))
             .collect();
         w.enqueue(emails).await;
-        let url = dma::web::database_url(&w.settings).unwrap();
+        let url = w.settings.database().unwrap();
         let pools: Vec<Db> = (0..3).map(|_| Db::connect(&url, 2).unwrap()).collect();
         let at = now();
         let (a, b, c) = tokio::join!(

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use dma::db::schema::{audit_log, organisation_parents, organisation_settings, organisations};
 use dma::db::{Backend, Db, DbConnection};
 use dma::error::AppError;
-use dma::registry::{self, ImportError, ImportReport, RowError, DEMO_FILES};
+use dma::services::registry::{self, ImportError, ImportReport, RowError, DEMO_FILES};
 
 use crate::helpers::{backends, TestDb};
 
@@ -660,5 +660,53 @@ async fn the_import_command_reports_and_refuses() {
 
         let missing = registry::import_command(&settings, &dir.path().join("nope.csv")).await;
         assert!(missing.unwrap_err().to_string().contains("cannot open"));
+    }
+}
+
+#[tokio::test]
+async fn a_care_setting_no_question_set_serves_is_refused_by_name() {
+    for backend in backends() {
+        let (test_db, db) = fresh(backend).await;
+        let errors = rows_of(
+            import(
+                &db,
+                &format!("{HEADER}\nRA1,Alpha Hospitals NHS Trust,acute;banana,London,,,,\n"),
+            )
+            .await,
+        );
+        let text = lines(&errors).join("\n");
+        assert!(
+            text.contains("line 2, column settings")
+                && text.contains("\"banana\" is not a care setting this service knows")
+                && text.contains("mental-health"),
+            "[{backend}] {text}"
+        );
+        assert!(
+            snapshot(&test_db).organisations.is_empty(),
+            "[{backend}] half stored"
+        );
+
+        // Once a question set serves a setting, organisations may have it.
+        let source = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/wgll-acute-2025.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace("- acute", "- hospice")
+        .replace("[acute]", "[hospice]");
+        db.write(move |conn| {
+            let actor = dma::services::audit::Actor::system("test");
+            dma::services::questionnaires::import(conn, &actor, source.as_bytes(), false)
+                .map_err(dma::error::AppError::from)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        import(
+            &db,
+            &format!("{HEADER}\nRA1,Alpha Hospitals NHS Trust,hospice,London,,,,\n"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("[{backend}] {e:?}"));
     }
 }

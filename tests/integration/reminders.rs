@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use dma::auth::roles::Role;
 use dma::db::schema::email_outbox;
-use dma::mail::{self, Transport};
-use dma::notifications::{self, Notifier, PassReport};
+use dma::services::auth::roles::Role;
+use dma::services::mail::{self, Transport};
+use dma::services::notifications::{self, Notifier, PassReport};
 
 use crate::assessment_flow::answers_of;
 use crate::helpers::backends;
@@ -36,7 +36,7 @@ struct Scene {
 }
 
 async fn scene(w: &MailWorld) -> Scene {
-    dma::registry::import_file(&w.db, crate::browser::REGISTRY.as_bytes().to_vec(), None)
+    dma::services::registry::import_file(&w.db, crate::browser::REGISTRY.as_bytes().to_vec(), None)
         .await
         .unwrap();
     let notifier = Notifier::new(&w.templates, &w.settings);
@@ -44,7 +44,7 @@ async fn scene(w: &MailWorld) -> Scene {
     let (cycle, assessments) =
         w.db.write(move |conn| {
             use dma::db::schema::assessments as a;
-            let actor = dma::audit::Actor::system("test");
+            let actor = dma::services::audit::Actor::system("test");
             let people = [
                 ("ada@alpha.nhs.uk", Role::OrgApprover, "RA1", true),
                 ("cy@alpha.nhs.uk", Role::OrgContributor, "RA1", true),
@@ -54,11 +54,11 @@ async fn scene(w: &MailWorld) -> Scene {
             ];
             for (email, role, code, active) in people {
                 let org = crate::browser::organisation_id(conn, code);
-                let email = dma::auth::users::EmailAddress::parse(email).unwrap();
-                let user = dma::auth::users::create(
+                let email = dma::services::auth::users::EmailAddress::parse(email).unwrap();
+                let user = dma::services::auth::users::create(
                     conn,
                     &actor,
-                    dma::auth::users::NewUser {
+                    dma::services::auth::users::NewUser {
                         email: &email,
                         name: "Person",
                         role,
@@ -74,12 +74,13 @@ async fn scene(w: &MailWorld) -> Scene {
                 }
             }
             let source = crate::assessment_flow::fixture("wgll-acute-2025.yaml");
-            let version = dma::questionnaires::import(conn, &actor, source.as_bytes(), true)
-                .map_err(dma::error::AppError::from)?;
-            let opened = dma::cycles::open(
+            let version =
+                dma::services::questionnaires::import(conn, &actor, source.as_bytes(), true)
+                    .map_err(dma::error::AppError::from)?;
+            let opened = dma::services::cycles::open(
                 conn,
                 &actor,
-                &dma::cycles::NewCycle {
+                &dma::services::cycles::NewCycle {
                     label: "2030/31".into(),
                     opens_on: date("2030-04-01"),
                     deadline: date("2030-06-30"),
@@ -124,27 +125,27 @@ async fn submit(w: &MailWorld, s: &Scene, code: &'static str) {
             .filter(dma::db::schema::users::email.eq("bea@beta.nhs.uk"))
             .select(dma::db::schema::users::id)
             .first(conn)?;
-        let actor = dma::audit::Actor {
+        let actor = dma::services::audit::Actor {
             user_id: Some(approver),
             label: "approver".into(),
             ip: None,
         };
-        let loaded = dma::assessments::load(conn, id)?;
+        let loaded = dma::services::assessments::load(conn, id)?;
         let given = dma::domain::answers::validate(loaded.questionnaire(), &raw).unwrap();
         let changes: Vec<_> = given
             .into_iter()
-            .map(|(key, answer)| dma::assessments::Change {
+            .map(|(key, answer)| dma::services::assessments::Change {
                 key,
                 answer: Some(answer),
                 seen_revision: 0,
             })
             .collect();
-        dma::assessments::save(conn, &actor, id, &changes)?;
-        dma::assessments::submit(
+        dma::services::assessments::save(conn, &actor, id, &changes)?;
+        dma::services::assessments::submit(
             conn,
             &actor,
             id,
-            &dma::assessments::SignOff {
+            &dma::services::assessments::SignOff {
                 name: "Bea Approver".into(),
                 job_title: "Chief Information Officer".into(),
                 declaration: true,
@@ -182,6 +183,8 @@ fn report(cycle_opened: usize, reminders: usize, overdue: usize, scores: usize) 
         reminders,
         overdue,
         score_reports: scores,
+        section_reminders: 0,
+        digests: 0,
     }
 }
 
@@ -335,19 +338,24 @@ async fn each_reminder_goes_out_once_only_to_organisations_that_have_not_submitt
 async fn the_scheduler_in_serve_queues_due_reminders_at_start() {
     for backend in backends() {
         let w = world(backend).await;
-        dma::registry::import_file(&w.db, crate::browser::REGISTRY.as_bytes().to_vec(), None)
-            .await
-            .unwrap();
+        dma::services::registry::import_file(
+            &w.db,
+            crate::browser::REGISTRY.as_bytes().to_vec(),
+            None,
+        )
+        .await
+        .unwrap();
         let notifier = Notifier::new(&w.templates, &w.settings);
         let today = chrono::Utc::now().date_naive();
         w.db.write(move |conn| {
-            let actor = dma::audit::Actor::system("test");
+            let actor = dma::services::audit::Actor::system("test");
             let org = crate::browser::organisation_id(conn, "RA1");
-            let email = dma::auth::users::EmailAddress::parse("ada@alpha.nhs.uk").unwrap();
-            dma::auth::users::create(
+            let email =
+                dma::services::auth::users::EmailAddress::parse("ada@alpha.nhs.uk").unwrap();
+            dma::services::auth::users::create(
                 conn,
                 &actor,
-                dma::auth::users::NewUser {
+                dma::services::auth::users::NewUser {
                     email: &email,
                     name: "Ada",
                     role: Role::OrgContributor,
@@ -357,12 +365,13 @@ async fn the_scheduler_in_serve_queues_due_reminders_at_start() {
                 },
             )?;
             let source = crate::assessment_flow::fixture("wgll-acute-2025.yaml");
-            let version = dma::questionnaires::import(conn, &actor, source.as_bytes(), true)
-                .map_err(dma::error::AppError::from)?;
-            dma::cycles::open(
+            let version =
+                dma::services::questionnaires::import(conn, &actor, source.as_bytes(), true)
+                    .map_err(dma::error::AppError::from)?;
+            dma::services::cycles::open(
                 conn,
                 &actor,
-                &dma::cycles::NewCycle {
+                &dma::services::cycles::NewCycle {
                     label: "2030/31".into(),
                     opens_on: today - chrono::Duration::days(60),
                     deadline: today + chrono::Duration::days(5),
@@ -391,5 +400,120 @@ async fn the_scheduler_in_serve_queues_due_reminders_at_start() {
         assert_eq!(rows.len(), 1, "[{backend}] {rows:?}");
         assert_eq!(rows[0].0, "reminder");
         assert!(rows[0].2.ends_with(":7"), "[{backend}] {rows:?}");
+    }
+}
+
+/// At scale: a seeded cycle of 500 trusts (more messages of each kind than one batch holds),
+/// two instances running the pass at once and then a third pass. Every approver of an
+/// organisation that has not submitted has "cycle opened" exactly once, and every approver and
+/// contributor the reminder due exactly once; the passes' counts add up to the rows.
+#[tokio::test]
+async fn passes_over_many_organisations_queue_each_message_exactly_once() {
+    use dma::db::schema::{assessments, cycles, users};
+    for backend in backends() {
+        let test_db = crate::helpers::TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let out = crate::seed::run_seed(&test_db, dir.path(), &["--orgs", "500", "--cycles", "1"]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let settings = crate::helpers::test_settings(&test_db, dir.path());
+        let db = settings.open_database().await.unwrap();
+        let templates = dma::templates::Templates::load(None).unwrap();
+        let notifier = Notifier::new(&templates, &settings);
+
+        // What is due, worked out here from the rows: the day before the cycle's deadline.
+        let mut conn = test_db.connect();
+        let (cycle, opens_on, deadline): (i64, NaiveDate, NaiveDate) = cycles::table
+            .filter(cycles::status.eq("open"))
+            .select((cycles::id, cycles::opens_on, cycles::deadline))
+            .first(&mut conn)
+            .unwrap();
+        let now = (deadline - chrono::Days::new(1))
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let open: Vec<(i64, String, Option<NaiveDate>)> = assessments::table
+            .filter(assessments::cycle_id.eq(cycle))
+            .select((
+                assessments::organisation_id,
+                assessments::status,
+                assessments::deadline_override,
+            ))
+            .load(&mut conn)
+            .unwrap();
+        let people: Vec<(Option<i64>, String, String)> = users::table
+            .filter(users::active.eq(true))
+            .select((users::organisation_id, users::email, users::role))
+            .load(&mut conn)
+            .unwrap();
+        let mut expected = Vec::new();
+        for (org, status, over) in &open {
+            if status == "submitted" {
+                continue;
+            }
+            let due = notifications::due_reminder(
+                opens_on,
+                over.unwrap_or(deadline),
+                now.date(),
+                &settings.mail.reminder_days,
+            );
+            for (_, email, role) in people.iter().filter(|p| p.0 == Some(*org)) {
+                if role == "org_approver" {
+                    expected.push(("cycle_opened".to_string(), *org, email.clone(), None));
+                }
+                if let (Some(due), true) =
+                    (due, role == "org_approver" || role == "org_contributor")
+                {
+                    let part = match due {
+                        notifications::Reminder::DaysBefore(d) => d.to_string(),
+                        notifications::Reminder::Overdue => "overdue".to_string(),
+                    };
+                    expected.push(("reminder".to_string(), *org, email.clone(), Some(part)));
+                }
+            }
+        }
+        expected.sort();
+        let reminders = expected.iter().filter(|e| e.0 == "reminder").count();
+        assert!(
+            reminders > mail::BATCH,
+            "[{backend}] {reminders} reminders do not span batches"
+        );
+
+        let (x, y) = tokio::join!(
+            notifications::run_pass(&db, &notifier, now),
+            notifications::run_pass(&db, &notifier, now)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let again = notifications::run_pass(&db, &notifier, now).await.unwrap();
+        assert_eq!(again, PassReport::default(), "[{backend}]");
+
+        let rows: Vec<(String, String, Option<String>)> = email_outbox::table
+            .select((
+                email_outbox::kind,
+                email_outbox::recipient,
+                email_outbox::dedupe_key,
+            ))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(x.total() + y.total(), rows.len(), "[{backend}] {x:?} {y:?}");
+        let mut got: Vec<(String, i64, String, Option<String>)> = rows
+            .into_iter()
+            .map(|(kind, to, key)| {
+                let key = key.unwrap();
+                let parts: Vec<&str> = key.split(':').collect();
+                assert_eq!(parts[1], cycle.to_string(), "[{backend}] {key}");
+                let org: i64 = parts[2].parse().unwrap();
+                let part = (kind == "reminder").then(|| parts[4].to_string());
+                (kind, org, to, part)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got.len(), expected.len(), "[{backend}]");
+        assert!(
+            got == expected,
+            "[{backend}] the messages differ from those due"
+        );
     }
 }

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use dma::auth::roles::Role;
 use dma::domain::answers::{parse_value, Answers};
 use dma::domain::Questionnaire;
+use dma::services::auth::roles::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -211,15 +211,15 @@ async fn create_user(
     organisation_id: Option<i64>,
     group_organisation_id: Option<i64>,
 ) -> i64 {
-    let hash = dma::auth::password::hash(PASSWORD).unwrap();
-    let email = dma::auth::users::EmailAddress::parse(email).unwrap();
+    let hash = dma::services::auth::password::hash(PASSWORD).unwrap();
+    let email = dma::services::auth::users::EmailAddress::parse(email).unwrap();
     app.db
         .write(move |conn| {
-            let actor = dma::audit::Actor::system("test");
-            let user = dma::auth::users::create(
+            let actor = dma::services::audit::Actor::system("test");
+            let user = dma::services::auth::users::create(
                 conn,
                 &actor,
-                dma::auth::users::NewUser {
+                dma::services::auth::users::NewUser {
                     email: &email,
                     name: "Report Reader",
                     role,
@@ -228,7 +228,7 @@ async fn create_user(
                     group_region: None,
                 },
             )?;
-            dma::auth::users::set_password_hash(conn, &actor, user.id, &hash)?;
+            dma::services::auth::users::set_password_hash(conn, &actor, user.id, &hash)?;
             Ok(user.id)
         })
         .await
@@ -252,28 +252,28 @@ async fn answer(
                 .filter(a::organisation_id.eq(org))
                 .select(a::id)
                 .first(conn)?;
-            let loaded = dma::assessments::load(conn, id)?;
-            let changes: Vec<dma::assessments::Change> = raw
+            let loaded = dma::services::assessments::load(conn, id)?;
+            let changes: Vec<dma::services::assessments::Change> = raw
                 .iter()
-                .map(|(k, v)| dma::assessments::Change {
+                .map(|(k, v)| dma::services::assessments::Change {
                     key: k.clone(),
                     answer: parse_value(loaded.questionnaire().question(k).unwrap(), v).unwrap(),
                     seen_revision: loaded.answers.get(k).map_or(0, |s| s.revision),
                 })
                 .collect();
-            let actor = dma::audit::Actor {
+            let actor = dma::services::audit::Actor {
                 user_id: Some(by),
                 label: "approver".into(),
                 ip: None,
             };
-            let outcome = dma::assessments::save(conn, &actor, id, &changes)?;
+            let outcome = dma::services::assessments::save(conn, &actor, id, &changes)?;
             assert!(outcome.conflicts.is_empty());
             if submit {
-                dma::assessments::submit(
+                dma::services::assessments::submit(
                     conn,
                     &actor,
                     id,
-                    &dma::assessments::SignOff {
+                    &dma::services::assessments::SignOff {
                         name: "Sam Approver".into(),
                         job_title: "Chief Information Officer".into(),
                         declaration: true,
@@ -298,10 +298,10 @@ async fn open_cycle(
     let notifier = app.notifier.clone();
     app.db
         .write(move |conn| {
-            Ok(dma::cycles::open(
+            Ok(dma::services::cycles::open(
                 conn,
-                &dma::audit::Actor::system("test"),
-                &dma::cycles::NewCycle {
+                &dma::services::audit::Actor::system("test"),
+                &dma::services::cycles::NewCycle {
                     label,
                     opens_on,
                     deadline,
@@ -316,7 +316,7 @@ async fn open_cycle(
 }
 
 async fn seed(app: &TestApp) -> World {
-    dma::registry::import_file(&app.db, REGISTRY.as_bytes().to_vec(), None)
+    dma::services::registry::import_file(&app.db, REGISTRY.as_bytes().to_vec(), None)
         .await
         .unwrap();
     let orgs: BTreeMap<&'static str, i64> = app
@@ -333,9 +333,9 @@ async fn seed(app: &TestApp) -> World {
     let (v1_id, v2_id) = app
         .db
         .write(|conn| {
-            let actor = dma::audit::Actor::system("test");
+            let actor = dma::services::audit::Actor::system("test");
             let import = |conn: &mut dma::db::DbConnection, source: String| {
-                dma::questionnaires::import(conn, &actor, source.as_bytes(), true)
+                dma::services::questionnaires::import(conn, &actor, source.as_bytes(), true)
                     .map(|o| o.id)
                     .map_err(|_| dma::error::AppError::BadRequest("fixture".into()))
             };
@@ -433,9 +433,9 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
         let (view, _) = app
             .db
             .read(|conn| {
-                let filters = dma::reports::resolve_filters(
+                let filters = dma::services::reports::resolve_filters(
                     conn,
-                    &dma::reports::RawFilters {
+                    &dma::services::reports::RawFilters {
                         cycle: "2025/26".into(),
                         setting: "acute".into(),
                         region: REGION.into(),
@@ -443,7 +443,12 @@ async fn group_figures_and_year_on_year_match_sums_from_the_raw_answers() {
                     },
                 )?;
                 Ok((
-                    dma::reports::national(conn, &filters, &dma::reports::Scope::All, None)?,
+                    dma::services::reports::national(
+                        conn,
+                        &filters,
+                        &dma::services::reports::Scope::All,
+                        None,
+                    )?,
                     (),
                 ))
             })
@@ -644,7 +649,7 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             docs.contains(&format!("```\n{header}\n```")),
             "[{backend}] the header is not the documented one: {header}"
         );
-        assert_eq!(header, dma::reports::SCORES_COLUMNS.join(","));
+        assert_eq!(header, dma::services::reports::SCORES_COLUMNS.join(","));
         let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
         let columns: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         let col = |name: &str| columns.iter().position(|c| c == name).unwrap();
@@ -756,7 +761,7 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
         let list = scores.as_array().unwrap();
         assert_eq!(list.len(), 5 * w.v2.domains.len());
         let keys: Vec<&String> = list[0].as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), dma::reports::SCORES_COLUMNS.len());
+        assert_eq!(keys.len(), dma::services::reports::SCORES_COLUMNS.len());
         let answers: Value = auditor
             .get("/reports/export/answers.json")
             .await
@@ -848,6 +853,17 @@ async fn people_see_only_what_is_theirs_in_pages_and_exports() {
         );
         let trends = ok_text(&viewer, "/reports/trends").await;
         assert!(trends.contains("Year on year"));
+        // Peer groups under five are withheld from group viewers too (docs/security.md): their
+        // lowest and highest would be other organisations' own scores.
+        let report = ok_text(
+            &viewer,
+            &format!("/reports/organisations/{}", w.orgs["RA1"]),
+        )
+        .await;
+        assert!(
+            report.contains("Not shown"),
+            "[{backend}] a group viewer sees a small peer group"
+        );
 
         // Organisation people: their own report only, and no group views or exports.
         let approver = signed_in(&app, "approver@ra1.example.nhs.uk").await;

@@ -15,7 +15,7 @@ use dma::db::schema::{
 use dma::db::{Backend, DbConnection};
 use dma::domain::answers::{parse_value, Answers};
 use dma::domain::{scoring, Questionnaire};
-use dma::seed::BENCH_PASSWORD;
+use dma::services::seed::BENCH_PASSWORD;
 use reqwest::StatusCode;
 
 use crate::cli::dma;
@@ -192,7 +192,7 @@ async fn seed_fills_an_empty_database_with_what_the_benchmarks_rely_on() {
             1,
             "[{backend}] the password was hashed more than once"
         );
-        assert!(dma::auth::password::verify(
+        assert!(dma::services::auth::password::verify(
             BENCH_PASSWORD,
             accounts[0].3.as_deref()
         ));
@@ -273,7 +273,7 @@ async fn seed_fills_an_empty_database_with_what_the_benchmarks_rely_on() {
             let opens = all_cycles.iter().find(|c| c.0 == *cycle_id).unwrap().3;
             assert_eq!(
                 *icb,
-                dma::registry::icb_on(&mut conn, *org, opens).unwrap(),
+                dma::services::registry::icb_on(&mut conn, *org, opens).unwrap(),
                 "[{backend}]"
             );
             assert!(region.is_some());
@@ -452,21 +452,21 @@ async fn seed_fills_an_empty_database_with_what_the_benchmarks_rely_on() {
         let submitted = app
             .db
             .write(move |conn| {
-                let approver = dma::auth::users::find_by_email(
+                let approver = dma::services::auth::users::find_by_email(
                     conn,
                     &format!("approver{i}@bench.dma.example"),
                 )?
                 .unwrap();
-                let actor = dma::audit::Actor {
+                let actor = dma::services::audit::Actor {
                     user_id: Some(approver.id),
                     label: approver.email,
                     ip: None,
                 };
-                dma::assessments::submit(
+                dma::services::assessments::submit(
                     conn,
                     &actor,
                     assessment_id,
-                    &dma::assessments::SignOff {
+                    &dma::services::assessments::SignOff {
                         name: approver.name,
                         job_title: "Chief Digital Information Officer".into(),
                         declaration: true,

@@ -4,7 +4,7 @@
 //! The rules are the pages' ([`crate::web::assessment_pages`]): reading needs
 //! `ReadOrganisation`, writing answers `Answer`, submitting `Approve`, all checked against the
 //! assessment's own organisation, so one organisation's token can neither read nor write
-//! another's. Writes go through [`crate::assessments::save`] and `submit`; a write in which any
+//! another's. Writes go through [`crate::services::assessments::save`] and `submit`; a write in which any
 //! answer is stale is refused whole (409 `stale-revision`, with the current values) and the
 //! transaction is rolled back, so nothing of it is stored.
 
@@ -18,13 +18,13 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{rename_paths, utc, ApiJson, Page, PageParams};
-use crate::assessments::{self, Change, Loaded, SignOff};
-use crate::auth::api_token::ApiUser;
-use crate::auth::roles::Action;
 use crate::db::schema::organisations;
 use crate::domain::{answers as domain_answers, scoring, visibility, FieldError, Questionnaire};
 use crate::error::AppError;
-use crate::reports::{self, RawFilters, Scope, Window};
+use crate::services::assessments::{self, Change, Loaded, SignOff};
+use crate::services::auth::roles::Action;
+use crate::services::reports::{self, RawFilters, Scope, Window};
+use crate::web::auth::ApiUser;
 use crate::web::{assessment_pages, AppState};
 
 const BASE: &str = "/api/v1/assessments";
@@ -39,7 +39,7 @@ pub struct ListFilters {
     pub cycle: Option<String>,
     /// A care setting, like acute.
     pub setting: Option<String>,
-    /// not_started, in_progress, submitted or late.
+    /// not_started, in_progress, submitted, late or not_submitted (its cycle closed first).
     pub status: Option<String>,
     /// One organisation, by id (organisation people see only their own anyway).
     pub organisation: Option<i64>,
@@ -58,7 +58,7 @@ pub struct AssessmentSummary {
     pub questionnaire_version_id: i64,
     /// not_started, in_progress, submitted or reopened.
     pub status: String,
-    /// For reporting: not_started, in_progress, submitted or late.
+    /// For reporting: not_started, in_progress, submitted, late or not_submitted (its cycle closed first).
     pub report_status: String,
     pub deadline: NaiveDate,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -151,13 +151,15 @@ pub async fn list(
 }
 
 /// Load an assessment and check the token's owner may do `action` to its organisation.
-async fn load_for(
+pub async fn load_for(
     state: &AppState,
     api: &ApiUser,
     id: i64,
     action: fn(i64) -> Action,
 ) -> Result<Loaded, AppError> {
-    assessment_pages::load_checked(state, id, |org| api.require(action(org))).await
+    let loaded = assessment_pages::load_checked(state, id, |org| api.require(action(org))).await?;
+    assessment_pages::require_in_progress_reader(&loaded, |a| api.require(a))?;
+    Ok(loaded)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -210,6 +212,8 @@ pub struct Assessment {
     pub revision: i64,
     /// Answers may be changed.
     pub open: bool,
+    /// Its cycle has closed: nothing in it changes any more (not submitted is final).
+    pub closed: bool,
     pub progress: Progress,
 }
 
@@ -256,6 +260,7 @@ pub async fn get(
         status: loaded.row.status.clone(),
         deadline: loaded.deadline,
         revision: loaded.row.revision,
+        closed: loaded.is_closed(),
         open: loaded.is_open_for_answers(),
         progress: Progress {
             answered: report.answered,
@@ -534,7 +539,7 @@ pub async fn submit(
                 })
             })
         })?;
-    crate::mail::wake();
+    crate::services::mail::wake();
     Ok(HttpResponse::Created().json(Submitted {
         reference: done.reference,
         overall: done.overall,
@@ -611,6 +616,73 @@ pub struct Scores {
     pub reference: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub report: ScoreReport,
+    /// For each domain, the fewest answer changes that would lift its score into the next
+    /// band, worked out from the answers as they stand (the path to the next band).
+    pub next_band: Vec<NextBand>,
+}
+
+/// What one domain would need to reach its next band.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextBand {
+    pub domain: String,
+    pub score: Option<f64>,
+    pub band: Option<String>,
+    /// The next band's label; null in the top band or when the domain has no score yet.
+    pub target: Option<String>,
+    /// The next band's lowest score.
+    pub target_min: Option<f64>,
+    /// The smallest sets of changes, best first (fewest changes, then the smallest steps);
+    /// empty when more than four changes would be needed or there is no next band.
+    pub paths: Vec<NextBandPath>,
+}
+
+/// A set of answer changes that together lift a domain into the next band.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextBandPath {
+    /// The domain's score with the changes applied.
+    pub score: f64,
+    pub band: String,
+    pub changes: Vec<NextBandChange>,
+}
+
+/// One answer to change, with values as in an answers file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextBandChange {
+    pub question: String,
+    /// The current answer, or null when unanswered.
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+fn next_band_report(q: &Questionnaire, answers: &crate::domain::Answers) -> Vec<NextBand> {
+    let live = scoring::score(q, answers);
+    crate::domain::next_band::paths(q, answers, &live)
+        .into_iter()
+        .map(|d| NextBand {
+            target_min: d.target.as_ref().map(|t| t.min),
+            target: d.target.map(|t| t.band),
+            paths: d
+                .paths
+                .into_iter()
+                .map(|p| NextBandPath {
+                    score: p.score,
+                    band: p.band,
+                    changes: p
+                        .changes
+                        .into_iter()
+                        .map(|c| NextBandChange {
+                            from: c.from.map_or(serde_json::Value::Null, |a| a.to_json()),
+                            to: c.to.to_json(),
+                            question: c.question,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            domain: d.domain,
+            score: d.score,
+            band: d.band,
+        })
+        .collect()
 }
 
 fn score_report(q: &Questionnaire, r: scoring::Assessment) -> ScoreReport {
@@ -693,11 +765,13 @@ pub async fn scores(
         .read(move |conn| assessments::current_scores(conn, id))
         .await?;
     let q = loaded.questionnaire();
+    let answers = loaded.answers();
     let (report, reference, at) = match stored {
         Some((reference, at, report)) => (report, Some(reference), Some(utc(at))),
-        None => (scoring::score(q, &loaded.answers()), None, None),
+        None => (scoring::score(q, &answers), None, None),
     };
     Ok(web::Json(Scores {
+        next_band: next_band_report(q, &answers),
         assessment_id: id,
         provisional: reference.is_none(),
         reference,

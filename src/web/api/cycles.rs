@@ -1,5 +1,6 @@
-//! Cycles: the list (any token: cycle labels and dates are on every respondent's dashboard)
-//! and opening one (administrators), which is [`crate::cycles::open`], emails included.
+//! Cycles: the list (any token: cycle labels and dates are on every respondent's dashboard),
+//! opening one (administrators), which is [`crate::services::cycles::open`], emails included,
+//! and closing one ([`crate::services::cycles::close`]), after which nothing in it changes.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{rename_paths, utc, ApiJson, Page, PageParams};
-use crate::auth::api_token::ApiUser;
-use crate::auth::roles::Action;
-use crate::cycles::{self, NewCycle};
 use crate::error::AppError;
+use crate::services::auth::roles::Action;
+use crate::services::cycles::{self, NewCycle};
+use crate::web::auth::ApiUser;
 use crate::web::AppState;
 
 const BASE: &str = "/api/v1/cycles";
@@ -28,6 +29,8 @@ pub struct Cycle {
     pub deadline: NaiveDate,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// When it was closed; absent while it is open.
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// A cycle to open.
@@ -73,6 +76,7 @@ pub async fn list(
             deadline: c.deadline,
             status: c.status,
             created_at: utc(c.created_at),
+            closed_at: c.closed_at.map(utc),
         })
         .collect();
     Ok(web::Json(Page::slice(items, paging, BASE, &[])))
@@ -109,7 +113,7 @@ pub async fn open(
                     .map(|setting| format!("versions.{setting}"))
             })
         })?;
-    crate::mail::wake();
+    crate::services::mail::wake();
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, BASE))
         .json(Opened {
@@ -117,4 +121,46 @@ pub async fn open(
             assessments: opened.assessments,
             carried_forward_answers: opened.carried_forward_answers,
         }))
+}
+
+/// What closing a cycle did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Closed {
+    pub id: i64,
+    pub closed_at: DateTime<Utc>,
+    /// Assessments not submitted by then, now recorded as not submitted.
+    pub not_submitted: usize,
+    /// Assessments whose submission is now final.
+    pub submitted: usize,
+    /// Score reports queued to approvers, since results are now final.
+    pub score_reports: usize,
+}
+
+/// Close a cycle (administrators): no more answers, submissions, reopening or deadline
+/// extensions; assessments not submitted are recorded as not submitted. A cycle already
+/// closed is a 409 `conflict` that says who closed it and when.
+#[utoipa::path(operation_id = "cycles_close", post, path = "/api/v1/cycles/{id}/close", tag = "cycles",
+    params(("id" = i64, Path, description = "The cycle's id", example = 1)),
+    responses((status = 200, description = "Closed", body = Closed)))]
+pub async fn close(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<Closed>, AppError> {
+    api.require(Action::Administer)?;
+    let id = path.into_inner();
+    let actor = api.actor();
+    let notifier = state.notifier();
+    let closed = state
+        .db
+        .write(move |conn| cycles::close(conn, &actor, id, &notifier))
+        .await?;
+    crate::services::mail::wake();
+    Ok(web::Json(Closed {
+        id: closed.id,
+        closed_at: utc(closed.closed_at),
+        not_submitted: closed.not_submitted,
+        submitted: closed.submitted,
+        score_reports: closed.score_reports,
+    }))
 }

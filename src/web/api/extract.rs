@@ -19,9 +19,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::api_token::{authenticate_bearer, ApiUser};
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::web::auth::{authenticate_bearer, ApiUser};
 use crate::web::listing;
 
 /// The largest JSON body the API reads (uploads of question sets and registry files have

@@ -4,8 +4,8 @@ use actix_web::web;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::api_token::ApiUser;
 use crate::error::AppError;
+use crate::web::auth::ApiUser;
 
 /// The person a token acts as.
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,7 +4,7 @@
 //!
 //! Why it looks like this:
 //! - **Thin handlers.** Each checks the token's owner against the policy the pages use
-//!   ([`crate::auth::roles::can`], [`crate::reports::Scope`]) and calls the same services
+//!   ([`crate::services::auth::roles::can`], [`crate::services::reports::Scope`]) and calls the same services
 //!   (`questionnaires`, `registry`, `cycles`, `assessments`, `reports`), so the API cannot
 //!   disagree with the pages about who may do what or how a score is worked out.
 //! - **Bearer tokens only.** [`extract::require_token`] guards the whole scope and never
@@ -20,11 +20,16 @@
 pub mod assessments;
 pub mod cycles;
 pub mod docs;
+pub mod evidence;
 pub mod extract;
 pub mod me;
+pub mod notes;
 pub mod organisations;
+pub mod plans;
 pub mod questionnaires;
 pub mod reports;
+pub mod review;
+pub mod sections;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -51,6 +56,9 @@ pub struct Problem {
     pub conflicts: Option<Vec<serde_json::Value>>,
     /// With `internal`: quote it when reporting the fault.
     pub reference: Option<String>,
+    /// The request's id (also in the `X-Request-Id` header): quote it when asking about this
+    /// response; the server's log line for the request carries it.
+    pub request_id: Option<String>,
 }
 
 /// One problem with the input.
@@ -155,16 +163,44 @@ impl Modify for Conventions {
         questionnaires::get,
         questionnaires::definition,
         questionnaires::publish,
+        questionnaires::draft,
+        questionnaires::replace_draft,
+        questionnaires::patch_draft,
+        questionnaires::next,
         cycles::list,
         cycles::open,
+        cycles::close,
         assessments::list,
         assessments::get,
         assessments::answers,
         assessments::save,
         assessments::submit,
         assessments::scores,
+        sections::list,
+        sections::assign,
+        sections::unassign,
+        sections::change_status,
+        sections::mine,
+        notes::list,
+        notes::add,
+        notes::share,
+        notes::edit,
+        notes::delete,
+        evidence::list,
+        evidence::add,
+        evidence::download,
+        evidence::remove,
+        review::get,
+        review::accept,
+        review::raise,
+        review::answer,
+        review::close,
+        plans::get,
+        plans::add,
+        plans::change,
         reports::benchmarks,
         reports::trends,
+        reports::progress,
         reports::export,
     ),
     components(schemas(
@@ -181,6 +217,11 @@ impl Modify for Conventions {
         (name = "questionnaires", description = "Question sets and their versions"),
         (name = "cycles", description = "Yearly cycles"),
         (name = "assessments", description = "Assessments, answers, submission and scores"),
+        (name = "sections", description = "Who has each section of an assessment, and its hand-over"),
+        (name = "notes", description = "Notes on questions between the organisation's people"),
+        (name = "evidence", description = "Files and links attached to answers as evidence"),
+        (name = "review", description = "An auditor's review of a submitted assessment: accepted sections and queries"),
+        (name = "plans", description = "Improvement plans: actions for domains below a chosen band"),
         (name = "reports", description = "Benchmarks, year on year, and exports"),
     )
 )]
@@ -198,6 +239,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .wrap(from_fn(extract::require_token))
                 .route("/me", web::get().to(me::me))
+                .route("/me/sections", web::get().to(sections::mine))
                 .route("/organisations", web::get().to(organisations::list))
                 .route(
                     "/organisations/import",
@@ -226,8 +268,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/questionnaires/{key}/{version}/publish",
                     web::post().to(questionnaires::publish),
                 )
+                .route(
+                    "/questionnaires/{key}/{version}/draft",
+                    web::get().to(questionnaires::draft),
+                )
+                .route(
+                    "/questionnaires/{key}/{version}/draft",
+                    web::put().to(questionnaires::replace_draft),
+                )
+                .route(
+                    "/questionnaires/{key}/{version}/draft",
+                    web::patch().to(questionnaires::patch_draft),
+                )
+                .route(
+                    "/questionnaires/{key}/{version}/next",
+                    web::post().to(questionnaires::next),
+                )
                 .route("/cycles", web::get().to(cycles::list))
                 .route("/cycles", web::post().to(cycles::open))
+                .route("/cycles/{id}/close", web::post().to(cycles::close))
                 .route("/assessments", web::get().to(assessments::list))
                 .route("/assessments/{id}", web::get().to(assessments::get))
                 .route(
@@ -246,8 +305,66 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/assessments/{id}/scores",
                     web::get().to(assessments::scores),
                 )
+                .route(
+                    "/assessments/{id}/questions/{key}/notes",
+                    web::get().to(notes::list),
+                )
+                .route(
+                    "/assessments/{id}/questions/{key}/notes",
+                    web::post().to(notes::add),
+                )
+                .route(
+                    "/assessments/{id}/notes/{note}/share",
+                    web::post().to(notes::share),
+                )
+                .route(
+                    "/assessments/{id}/notes/{note}",
+                    web::patch().to(notes::edit),
+                )
+                .route(
+                    "/assessments/{id}/notes/{note}",
+                    web::delete().to(notes::delete),
+                )
+                .configure(evidence::routes)
+                .route("/assessments/{id}/sections", web::get().to(sections::list))
+                .route(
+                    "/assessments/{id}/sections/{key}/assignees",
+                    web::post().to(sections::assign),
+                )
+                .route(
+                    "/assessments/{id}/sections/{key}/assignees/{user}",
+                    web::delete().to(sections::unassign),
+                )
+                .route(
+                    "/assessments/{id}/sections/{key}/status",
+                    web::post().to(sections::change_status),
+                )
+                .route("/assessments/{id}/review", web::get().to(review::get))
+                .route(
+                    "/assessments/{id}/review/sections/{key}/accept",
+                    web::post().to(review::accept),
+                )
+                .route(
+                    "/assessments/{id}/review/queries",
+                    web::post().to(review::raise),
+                )
+                .route(
+                    "/assessments/{id}/review/queries/{query}/answer",
+                    web::post().to(review::answer),
+                )
+                .route(
+                    "/assessments/{id}/review/queries/{query}/close",
+                    web::post().to(review::close),
+                )
+                .route("/assessments/{id}/plan", web::get().to(plans::get))
+                .route("/assessments/{id}/plan/actions", web::post().to(plans::add))
+                .route(
+                    "/assessments/{id}/plan/actions/{action}",
+                    web::patch().to(plans::change),
+                )
                 .route("/reports/benchmarks", web::get().to(reports::benchmarks))
                 .route("/reports/trends", web::get().to(reports::trends))
+                .route("/reports/progress", web::get().to(reports::progress))
                 .route("/exports/{kind}", web::get().to(reports::export)),
         );
 }

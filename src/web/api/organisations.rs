@@ -1,6 +1,6 @@
 //! Organisations: the registry list (administrators, as on `/admin/organisations`), one
 //! organisation (administrators, auditors and the organisation's own people) and the CSV
-//! import, which is [`crate::registry::import_file`]: all rows or none.
+//! import, which is [`crate::services::registry::import_file`]: all rows or none.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{read_document, Page, PageParams};
-use crate::auth::api_token::ApiUser;
-use crate::auth::roles::Action;
 use crate::db::schema::organisations;
 use crate::error::AppError;
+use crate::services::auth::roles::Action;
 use crate::web::admin_organisations::{self as pages, ListQuery, OrgRow};
+use crate::web::auth::ApiUser;
 use crate::web::AppState;
 
 const BASE: &str = "/api/v1/organisations";
@@ -190,7 +190,7 @@ pub async fn import(
     api.require(Action::Administer)?;
     let limit = pages::upload_limit(&state);
     let bytes = read_document(&req, &mut payload, &["text/csv", "text/plain"], limit).await?;
-    let r = crate::registry::import_file(&state.db, bytes, Some(api.user.id))
+    let r = crate::services::registry::import_file(&state.db, bytes, Some(api.user.id))
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(ImportReport {

@@ -1,7 +1,9 @@
 //! Question sets (administrators, as on `/admin/questionnaires`): check a definition without
 //! storing it, import it as a draft (optionally publishing), list, read, export in the
-//! definition format, publish, and compare two versions. All through [`crate::questionnaires`]
-//! and the pure loader, so the API accepts exactly what the pages and the CLI accept.
+//! definition format, publish, and compare two versions. All through [`crate::services::questionnaires`]
+//! and the pure loader, so the API accepts exactly what the pages and the CLI accept. Drafts
+//! are authored in place through [`crate::services::authoring`], as in the browser editor:
+//! read with its revision, change it (a whole document or RFC 6902 operations), check, publish.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,12 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{plain_segment, read_document, utc, Page, PageParams};
-use crate::auth::api_token::ApiUser;
-use crate::auth::roles::Action;
+use super::extract::{plain_segment, read_document, utc, ApiJson, Page, PageParams};
 use crate::domain::{comparability, questionnaire};
 use crate::error::AppError;
-use crate::questionnaires::{self as store, VersionSummary};
+use crate::services::auth::roles::Action;
+use crate::services::authoring;
+use crate::services::questionnaires::{self as store, VersionSummary};
+use crate::web::auth::ApiUser;
 use crate::web::AppState;
 
 const BASE: &str = "/api/v1/questionnaires";
@@ -383,4 +386,200 @@ pub async fn diff(
         overall_comparable: d.overall_comparable,
         scale_changed: d.scale_changed,
     }))
+}
+
+// ----- drafts: authoring through the API (the same service as the editor's pages) -----
+
+/// A draft with its revision, its document and, when it was started from a published
+/// version, which domains stay comparable with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftView {
+    #[serde(flatten)]
+    pub version: Version,
+    /// Send it back with every change; a change against an older revision is refused (409).
+    pub revision: i64,
+    /// The definition as canonical JSON (format spec).
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+    /// The published version this draft was started from.
+    pub based_on: Option<String>,
+    /// Per domain: whether its scores stay comparable with `based_on`, and why not.
+    pub domains: Vec<Comparison>,
+    pub overall_comparable: Option<bool>,
+}
+
+impl From<authoring::Draft> for DraftView {
+    fn from(d: authoring::Draft) -> Self {
+        let (based_on, domains, overall) = match d.based_on {
+            Some((from, diff)) => (
+                Some(from.version),
+                comparisons(diff.domains, |c| (c.key, c.comparable, c.reasons)),
+                Some(diff.overall_comparable),
+            ),
+            None => (None, Vec::new(), None),
+        };
+        DraftView {
+            version: d.summary.into(),
+            revision: d.revision,
+            definition: d.document,
+            based_on,
+            domains,
+            overall_comparable: overall,
+        }
+    }
+}
+
+/// A whole new document for a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DraftReplace {
+    /// The revision the document was based on.
+    pub revision: i64,
+    /// The whole definition (format spec) as JSON; key and version must stay the draft's.
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+}
+
+/// RFC 6902 operations on a draft's document.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DraftPatch {
+    /// The revision the operations were written against.
+    pub revision: i64,
+    /// Applied in order to the document `GET .../draft` returned; all or nothing.
+    pub operations: Vec<json_patch::PatchOperation>,
+}
+
+/// A new draft from this version.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NextVersion {
+    /// The new draft's version.
+    #[schema(example = "2026.1")]
+    pub version: String,
+}
+
+async fn draft_of(state: &AppState, key: String, version: String) -> Result<DraftView, AppError> {
+    plain_segment(&key)?;
+    plain_segment(&version)?;
+    let d = state
+        .db
+        .read(move |conn| authoring::draft(conn, &key, &version))
+        .await?;
+    Ok(d.into())
+}
+
+/// A version as a draft document with its revision and comparability (administrators).
+#[utoipa::path(operation_id = "questionnaires_draft", get, path = "/api/v1/questionnaires/{key}/{version}/draft", tag = "questionnaires",
+    params(VersionPath),
+    responses((status = 200, description = "The draft", body = DraftView)))]
+pub async fn draft(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    path: web::Path<VersionPath>,
+) -> Result<web::Json<DraftView>, AppError> {
+    api.require(Action::Administer)?;
+    let VersionPath { key, version } = path.into_inner();
+    Ok(web::Json(draft_of(&state, key, version).await?))
+}
+
+async fn change(
+    state: &AppState,
+    api: &ApiUser,
+    key: String,
+    version: String,
+    revision: i64,
+    change: authoring::Change,
+) -> Result<web::Json<DraftView>, AppError> {
+    plain_segment(&key)?;
+    plain_segment(&version)?;
+    let actor = api.actor();
+    let d = state
+        .db
+        .write(move |conn| {
+            authoring::change(conn, &actor, &key, &version, revision, change)
+                .map_err(AppError::from)
+        })
+        .await?;
+    Ok(web::Json(d.into()))
+}
+
+/// Replace a draft's whole document (administrators). 409 when `revision` is stale or the
+/// version is published; 422 lists every problem of the document by its path.
+#[utoipa::path(operation_id = "questionnaires_draft_replace", put, path = "/api/v1/questionnaires/{key}/{version}/draft", tag = "questionnaires",
+    params(VersionPath),
+    request_body = DraftReplace,
+    responses((status = 200, description = "Stored, with the new revision", body = DraftView)))]
+pub async fn replace_draft(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    path: web::Path<VersionPath>,
+    body: ApiJson<DraftReplace>,
+) -> Result<web::Json<DraftView>, AppError> {
+    api.require(Action::Administer)?;
+    let VersionPath { key, version } = path.into_inner();
+    let body = body.0;
+    change(
+        &state,
+        &api,
+        key,
+        version,
+        body.revision,
+        authoring::Change::Replace(body.definition),
+    )
+    .await
+}
+
+/// Change a draft with RFC 6902 operations on its document (administrators). 409 when
+/// `revision` is stale or the version is published; 422 lists every problem of the result.
+#[utoipa::path(operation_id = "questionnaires_draft_patch", patch, path = "/api/v1/questionnaires/{key}/{version}/draft", tag = "questionnaires",
+    params(VersionPath),
+    request_body = DraftPatch,
+    responses((status = 200, description = "Stored, with the new revision", body = DraftView)))]
+pub async fn patch_draft(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    path: web::Path<VersionPath>,
+    body: ApiJson<DraftPatch>,
+) -> Result<web::Json<DraftView>, AppError> {
+    api.require(Action::Administer)?;
+    let VersionPath { key, version } = path.into_inner();
+    let body = body.0;
+    change(
+        &state,
+        &api,
+        key,
+        version,
+        body.revision,
+        authoring::Change::Patch(body.operations),
+    )
+    .await
+}
+
+/// Start a new draft from this version, e.g. next year's from this year's (administrators).
+#[utoipa::path(operation_id = "questionnaires_next", post, path = "/api/v1/questionnaires/{key}/{version}/next", tag = "questionnaires",
+    params(VersionPath),
+    request_body = NextVersion,
+    responses((status = 201, description = "The new draft", body = DraftView)))]
+pub async fn next(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    path: web::Path<VersionPath>,
+    body: ApiJson<NextVersion>,
+) -> Result<HttpResponse, AppError> {
+    api.require(Action::Administer)?;
+    let VersionPath { key, version } = path.into_inner();
+    plain_segment(&key)?;
+    plain_segment(&version)?;
+    let new_version = body.0.version;
+    let actor = api.actor();
+    let d = state
+        .db
+        .write(move |conn| {
+            let v = authoring::start_from(conn, &actor, &key, &version, &new_version)
+                .map_err(AppError::from)?;
+            authoring::draft(conn, &v.key, &v.version)
+        })
+        .await?;
+    let location = format!("{BASE}/{}/{}/draft", d.summary.key, d.summary.version);
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(DraftView::from(d)))
 }

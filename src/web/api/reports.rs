@@ -1,7 +1,7 @@
 //! Reports: peer benchmarks (the national and group figures of `/reports`), year on year
 //! (`/reports/trends`) and the streamed exports, for whoever the pages show them to
 //! ([`Scope`]: auditors and administrators everything, group viewers their ICB or region).
-//! Figures come from [`crate::reports`]; exports stream through the pages' own exporter.
+//! Figures come from [`crate::services::reports`]; exports stream through the pages' own exporter.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +9,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::api_token::ApiUser;
 use crate::domain::stats::{self, GroupStats};
 use crate::error::AppError;
-use crate::reports::{self, ExportFormat, ExportKind, RawFilters, Scope};
+use crate::services::reports::{self, ExportFormat, ExportKind, RawFilters, Scope};
+use crate::web::api::extract::{utc, Page, PageParams};
+use crate::web::auth::ApiUser;
 use crate::web::report_pages;
 use crate::web::AppState;
 
@@ -33,7 +34,7 @@ pub struct ReportFilters {
     pub region: Option<String>,
     /// An ICB's ODS code.
     pub icb: Option<String>,
-    /// not_started, in_progress, submitted or late.
+    /// not_started, in_progress, submitted, late or not_submitted (its cycle closed first).
     pub status: Option<String>,
     /// Part of an organisation's name, or the start of its ODS code.
     pub q: Option<String>,
@@ -214,6 +215,109 @@ pub async fn benchmarks(
         method: stats::METHOD.to_string(),
         versions,
     }))
+}
+
+/// How far one organisation has got with the cycle's assessment (no answers, no scores).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressRow {
+    pub assessment_id: i64,
+    pub organisation_id: i64,
+    pub ods_code: String,
+    pub organisation_name: String,
+    pub setting: String,
+    /// not_started, in_progress, submitted or late.
+    pub report_status: String,
+    pub deadline: chrono::NaiveDate,
+    /// Questions answered, of those shown.
+    pub answered: usize,
+    pub visible: usize,
+    /// Sections by hand-over status: not_started, in_progress, ready_for_review, returned,
+    /// reviewed (every status, zeros included).
+    pub sections: BTreeMap<String, usize>,
+    /// Who holds which sections (by title).
+    pub holders: Vec<ProgressHolder>,
+    /// Sections nobody holds.
+    pub unassigned: usize,
+    /// When an answer last changed.
+    pub last_activity: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressHolder {
+    pub name: String,
+    pub sections: Vec<String>,
+}
+
+/// The support view: how far each organisation in the filters and the caller's scope has got
+/// (auditors, administrators, group viewers), by name, a page at a time. Answers and scores
+/// are not included.
+#[utoipa::path(operation_id = "reports_progress", get, path = "/api/v1/reports/progress", tag = "reports",
+    params(ReportFilters, PageParams),
+    responses((status = 200, description = "A page of organisations' progress", body = Page<ProgressRow>)))]
+pub async fn progress(
+    state: web::Data<AppState>,
+    api: ApiUser,
+    filters: web::Query<ReportFilters>,
+    paging: web::Query<PageParams>,
+) -> Result<web::Json<Page<ProgressRow>>, AppError> {
+    let scope = scope_of(&api)?;
+    let (page, per_page) = paging.checked()?;
+    let raw = filters.raw();
+    let (checked, total, rows) = state
+        .db
+        .read(move |conn| {
+            let checked = reports::resolve_view_filters(conn, &raw)?;
+            let total = reports::count_members(conn, &checked, &scope)?;
+            let listing = reports::list(
+                conn,
+                &checked,
+                &scope,
+                (reports::SortKey::Name, false),
+                crate::web::listing::offset_by(page, per_page),
+                per_page,
+            )?;
+            let rows = reports::progress(conn, &listing.members)?;
+            Ok((checked, total, rows))
+        })
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|p| ProgressRow {
+            assessment_id: p.assessment_id,
+            organisation_id: p.organisation_id,
+            ods_code: p.ods_code,
+            organisation_name: p.name,
+            setting: p.setting,
+            report_status: p.status.as_str().to_string(),
+            deadline: p.deadline,
+            answered: p.answered,
+            visible: p.visible,
+            sections: p
+                .sections
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
+            holders: p
+                .holders
+                .into_iter()
+                .map(|h| ProgressHolder {
+                    name: h.name,
+                    sections: h.sections,
+                })
+                .collect(),
+            unassigned: p.unassigned,
+            last_activity: p.last_activity.map(utc),
+        })
+        .collect();
+    let pairs = checked.pairs();
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(web::Json(Page::new(
+        items,
+        (page, per_page),
+        total,
+        "/api/v1/reports/progress",
+        &borrowed,
+    )))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

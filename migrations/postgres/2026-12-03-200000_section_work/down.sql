@@ -1,0 +1,2 @@
+DROP TABLE section_statuses;
+DROP TABLE section_assignments;

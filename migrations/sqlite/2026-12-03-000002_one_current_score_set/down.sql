@@ -1,0 +1,1 @@
+DROP INDEX score_sets_one_current;

@@ -1,0 +1,2 @@
+ALTER TABLE questionnaire_versions DROP COLUMN based_on;
+ALTER TABLE questionnaire_versions DROP COLUMN revision;

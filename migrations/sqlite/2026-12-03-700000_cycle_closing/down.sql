@@ -1,0 +1,2 @@
+ALTER TABLE assessments DROP COLUMN closed_at;
+ALTER TABLE cycles DROP COLUMN closed_at;

@@ -1,0 +1,1 @@
+ALTER TABLE question_notes DROP COLUMN edited_at;

@@ -1,9 +1,0 @@
-//! Who someone is and what they may do: password hashing, accounts, sessions and CSRF, and
-//! the single policy function every route consults.
-
-pub mod api_token;
-pub mod password;
-pub mod roles;
-pub mod session;
-pub mod tokens;
-pub mod users;
