@@ -1104,8 +1104,7 @@ pub async fn stream_export(
     kind: ExportKind,
     format: ExportFormat,
 ) -> Result<HttpResponse, AppError> {
-    let file_name = format!("{}.{}", kind.name(), format.extension());
-    let audited = file_name.clone();
+    let audited = format!("{}.{}", kind.name(), format.extension());
     let filters = state
         .db
         .write(move |conn| {
@@ -1123,6 +1122,7 @@ pub async fn stream_export(
             Ok(filters)
         })
         .await?;
+    let file_name = reports::export_file_name(kind, format, &filters);
     let (tx, rx) = tokio::sync::mpsc::channel::<BodyChunk>(4);
     let db = state.db.clone();
     actix_web::rt::spawn(async move {
@@ -1143,7 +1143,7 @@ pub async fn stream_export(
         .content_type(format.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"dma-{file_name}\""),
+            format!("attachment; filename=\"{file_name}\""),
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(body))

@@ -203,9 +203,16 @@ function sheetRows(xml) {
 }
 
 /** Follow a link that downloads a file; returns the file's bytes. */
-async function download(page, name) {
+async function download(page, name, fileName) {
   const [file] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name, exact: true }).click()]);
+  if (fileName) assert.equal(file.suggestedFilename(), fileName, `${name} is saved under a name with its cycle`);
   return readFileSync(await file.path());
+}
+
+// A CSV export's text after its UTF-8 byte-order mark (which Excel needs); fails without one.
+function csvText(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "the CSV starts with the UTF-8 byte-order mark");
+  return bytes.subarray(3).toString("utf8");
 }
 
 /** How far the page scrolls sideways (0 or less: it reflows). */
@@ -256,13 +263,13 @@ test("an auditor reads the national, regional, organisation and year-on-year rep
   // Exports of the region's figures: the documented header and a row for the organisation
   // that submitted.
   await page.goto(`${base}/reports?cycle=2026/27&region=North%20East%20and%20Yorkshire`);
-  const csv = (await download(page, "Scores (CSV)")).toString("utf8").split("\n");
+  const csv = csvText(await download(page, "Scores (CSV)", "dma-scores-2026-27.csv")).split("\n");
   assert.match(csv[0], /^assessment_id,cycle,organisation_ods_code,organisation_name,/);
   assert.ok(csv.some((line) => line.includes(",RZ1,Northfield Teaching Hospitals")), "no CSV row for RZ1");
-  const answers = (await download(page, "Answers (CSV)")).toString("utf8");
+  const answers = csvText(await download(page, "Answers (CSV)", "dma-answers-2026-27.csv"));
   assert.match(answers, /^assessment_id,cycle,organisation_ods_code,/);
   for (const [label, name] of [["Scores (Excel, XLSX)", "scores"], ["Answers (Excel, XLSX)", "answers"]]) {
-    const book = await download(page, label);
+    const book = await download(page, label, `dma-${name}-2026-27.xlsx`);
     assert.match(zipEntry(book, "xl/workbook.xml").toString("utf8"), new RegExp(`name="${name}"`));
     const rows = sheetRows(zipEntry(book, "xl/worksheets/sheet1.xml").toString("utf8"));
     assert.deepEqual(rows[0].slice(0, 4), ["assessment_id", "cycle", "organisation_ods_code", "organisation_name"], `${label} header`);

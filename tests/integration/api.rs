@@ -1212,7 +1212,11 @@ async fn benchmarks_trends_and_exports_follow_the_reports_scope() {
         let csv = auditor.get("/api/v1/exports/scores").await;
         assert_eq!(csv.status, 200);
         assert!(csv.content_type.starts_with("text/csv"));
-        let mut lines = csv.text.lines();
+        let mut lines = csv
+            .text
+            .strip_prefix('\u{feff}')
+            .expect("a CSV export starts with the byte-order mark")
+            .lines();
         assert_eq!(
             lines.next().unwrap(),
             dma::services::reports::SCORES_COLUMNS.join(",")

@@ -693,6 +693,7 @@ async fn confirming_a_carried_forward_answer_keeps_last_years_evidence() {
                 dma::web::errors::urlencode("2025/26")
             ))
             .await;
+        let csv = csv.strip_prefix('\u{feff}').expect("a byte-order mark");
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         let columns: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         let col = |name: &str| columns.iter().position(|c| c == name).unwrap();

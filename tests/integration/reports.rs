@@ -168,6 +168,11 @@ fn xlsx_rows(bytes: Vec<u8>) -> Vec<(String, Vec<String>)> {
                         format!("'{s}")
                     }
                     Data::String(s) => s.clone(),
+                    // A date-time cell (`submitted_at`) as the CSV writes it.
+                    Data::DateTime(t) => {
+                        let (y, mo, d, h, mi, s, _) = t.to_ymd_hms_milli();
+                        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+                    }
                     other => panic!("unexpected cell {other:?}"),
                 })
                 .collect();
@@ -175,6 +180,12 @@ fn xlsx_rows(bytes: Vec<u8>) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// A CSV export's text after the UTF-8 byte-order mark it starts with (for Excel).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}')
+        .expect("a CSV export starts with the UTF-8 byte-order mark")
 }
 
 /// Every line of a CSV export, header included.
@@ -643,7 +654,16 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             .to_str()
             .unwrap()
             .starts_with("text/csv"));
-        let csv_text = res.text().await.unwrap();
+        assert_eq!(
+            res.headers()["content-disposition"],
+            "attachment; filename=\"dma-scores-2025-26.csv\"",
+            "[{backend}] the file name names the cycle"
+        );
+        let bytes = res.bytes().await.unwrap();
+        let csv_text = bytes
+            .strip_prefix(dma::services::reports::UTF8_BOM)
+            .map(|rest| String::from_utf8(rest.to_vec()).unwrap())
+            .expect("a CSV export starts with the UTF-8 byte-order mark, for Excel");
         let header = csv_text.lines().next().unwrap();
         assert!(
             docs.contains(&format!("```\n{header}\n```")),
@@ -688,6 +708,7 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             .text()
             .await
             .unwrap();
+        let answers_csv = without_bom(&answers_csv).to_string();
         let header = answers_csv.lines().next().unwrap();
         assert!(docs.contains(&format!("```\n{header}\n```")), "{header}");
         let mut reader = csv::Reader::from_reader(answers_csv.as_bytes());
@@ -737,7 +758,7 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             assert!(res.headers()["content-disposition"]
                 .to_str()
                 .unwrap()
-                .contains(&format!("dma-{name}.xlsx")));
+                .contains(&format!("dma-{name}-2025-26.xlsx")));
             let sheet = xlsx_rows(res.bytes().await.unwrap().to_vec());
             assert!(
                 sheet.iter().all(|(n, _)| n == name),

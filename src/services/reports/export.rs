@@ -9,7 +9,9 @@
 use std::borrow::Cow;
 use std::io::{Seek, SeekFrom};
 
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use chrono::NaiveDateTime;
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
 use super::answer_text::describe_answer;
 use super::filters::Filters;
@@ -149,6 +151,9 @@ pub enum Cell {
     Num(f64),
     Bool(bool),
     Text(String),
+    /// A moment in UTC: ISO 8601 text in CSV and JSON, a real date-time in XLSX (so a
+    /// spreadsheet sorts and filters it as a date, not as text).
+    Time(NaiveDateTime),
 }
 
 impl Cell {
@@ -168,6 +173,7 @@ impl Cell {
             Cell::Num(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
             Cell::Bool(b) => Value::Bool(*b),
             Cell::Text(s) => Value::String(s.clone()),
+            Cell::Time(t) => Value::String(iso_time(*t)),
         }
     }
 
@@ -181,6 +187,7 @@ impl Cell {
             Cell::Int(i) => Cow::Owned(i.to_string()),
             Cell::Num(x) => Cow::Owned(format!("{x}")),
             Cell::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Cell::Time(t) => Cow::Owned(iso_time(*t)),
             Cell::Text(s) => {
                 if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
                     Cow::Owned(format!("'{s}"))
@@ -190,6 +197,10 @@ impl Cell {
             }
         }
     }
+}
+
+fn iso_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn scale_text(s: Scale) -> String {
@@ -252,9 +263,7 @@ fn page_rows(
                     let found = stored.iter().find(|(k, ..)| *k == d.key);
                     let mut row = assessment_cells(m, icb, &version, true);
                     row.extend([
-                        m.submitted_at.map_or(Cell::Null, |t| {
-                            Cell::Text(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                        }),
+                        m.submitted_at.map_or(Cell::Null, Cell::Time),
                         Cell::Bool(m.late),
                         Cell::Text(d.key.clone()),
                         Cell::Text(d.title.clone()),
@@ -427,6 +436,32 @@ fn internal(e: impl Into<anyhow::Error>) -> AppError {
     AppError::Internal(e.into())
 }
 
+/// The name an export is downloaded as: what it holds and which cycle, so that a folder of
+/// downloads says which year each file is (`dma-scores-2025-26.csv`; `all-cycles` when the
+/// export is not filtered to one). Only letters, digits and hyphens, so it needs no quoting.
+pub fn export_file_name(kind: ExportKind, format: ExportFormat, filters: &Filters) -> String {
+    let cycle = filters.cycle.as_ref().map_or_else(
+        || "all-cycles".to_string(),
+        |c| {
+            let slug: String = c
+                .label
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+                .collect();
+            let slug = slug.trim_matches('-');
+            if slug.is_empty() {
+                format!("cycle-{}", c.id)
+            } else {
+                slug.to_string()
+            }
+        },
+    );
+    format!("dma-{}-{cycle}.{}", kind.name(), format.extension())
+}
+
+/// What a CSV export starts with, before its header line.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// CSV lines, one per record, written by one writer: a writer allocates (and zeroes) its
 /// 8 KiB buffer when made, which once per row was a large share of a CSV export's time.
 fn csv_lines<R, I, S>(records: R) -> Result<Vec<u8>, AppError>
@@ -448,11 +483,18 @@ where
 }
 
 impl ExportWriter {
-    /// A writer and the bytes that come before the first row: the CSV header line, the JSON
+    /// A writer and the bytes that come before the first row: the byte-order mark and the CSV
+    /// header line, the JSON
     /// array's `[`, nothing for XLSX (its header row is in the worksheet).
     pub fn start(kind: ExportKind, format: ExportFormat) -> Result<(Self, Vec<u8>), AppError> {
         let (inner, first) = match format {
-            ExportFormat::Csv => (Inner::Csv, csv_lines([kind.columns()])?),
+            ExportFormat::Csv => {
+                // The UTF-8 byte-order mark first: without it Excel reads the file as the
+                // machine's legacy code page and mangles names such as "Ysbyty Gwynedd – Bangor".
+                let mut first = UTF8_BOM.to_vec();
+                first.extend(csv_lines([kind.columns()])?);
+                (Inner::Csv, first)
+            }
             ExportFormat::Json => (Inner::Json { rows_written: 0 }, b"[".to_vec()),
             ExportFormat::Xlsx => (
                 Inner::Xlsx(Box::new(XlsxSheets::new(kind).map_err(internal)?)),
@@ -530,6 +572,8 @@ struct XlsxSheets {
     workbook: Workbook,
     kind: ExportKind,
     header: Format,
+    /// How a [`Cell::Time`] is shown: date and time, in UTC as stored.
+    time: Format,
     sheets: usize,
     /// The next row of the current worksheet.
     row: u32,
@@ -541,6 +585,7 @@ impl XlsxSheets {
             workbook: Workbook::new(),
             kind,
             header: Format::new().set_bold(),
+            time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
             sheets: 0,
             row: 0,
         };
@@ -577,6 +622,7 @@ impl XlsxSheets {
             self.add_sheet()?;
         }
         let row = self.row;
+        let time = self.time.clone();
         let sheet = self.current()?;
         for (i, cell) in cells.iter().enumerate() {
             let col = column(i);
@@ -591,6 +637,9 @@ impl XlsxSheets {
                 Cell::Bool(b) => {
                     sheet.write_boolean(row, col, *b)?;
                 }
+                Cell::Time(t) => {
+                    sheet.write_datetime_with_format(row, col, &excel_time(*t)?, &time)?;
+                }
                 Cell::Text(s) => {
                     if s.chars().count() > XLSX_MAX_TEXT {
                         let cut: String = s.chars().take(XLSX_MAX_TEXT).collect();
@@ -604,6 +653,19 @@ impl XlsxSheets {
         self.row += 1;
         Ok(())
     }
+}
+
+/// `t` as the XLSX writer's date-time (a serial number in the file).
+fn excel_time(t: NaiveDateTime) -> Result<ExcelDateTime, XlsxError> {
+    use chrono::{Datelike, Timelike};
+    let year = u16::try_from(t.year()).map_err(|_| XlsxError::DateTimeRangeError(t.to_string()))?;
+    // chrono's month, day, minute and second always fit a u8 (at most 60).
+    let small = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
+    ExcelDateTime::from_ymd(year, small(t.month()), small(t.day()))?.and_hms(
+        u16::from(small(t.hour())),
+        small(t.minute()),
+        f64::from(t.second()),
+    )
 }
 
 /// A column index as the XLSX writer counts them (the exports have 21 columns).
@@ -624,6 +686,66 @@ mod tests {
     }
 
     #[test]
+    fn file_names_name_the_cycle_in_safe_characters() {
+        use super::super::filters::CycleRef;
+        let mut filters = Filters::default();
+        assert_eq!(
+            export_file_name(ExportKind::Scores, ExportFormat::Csv, &filters),
+            "dma-scores-all-cycles.csv"
+        );
+        let opens_on = chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap();
+        for (label, name) in [
+            ("2025/26", "dma-answers-2025-26.xlsx"),
+            ("\"; rm -rf /", "dma-answers-rm--rf.xlsx"),
+            ("////", "dma-answers-cycle-7.xlsx"),
+        ] {
+            filters.cycle = Some(CycleRef {
+                id: 7,
+                label: label.into(),
+                opens_on,
+            });
+            assert_eq!(
+                export_file_name(ExportKind::Answers, ExportFormat::Xlsx, &filters),
+                name
+            );
+        }
+    }
+
+    #[test]
+    fn times_are_iso_text_in_csv_and_json_and_dates_in_xlsx() {
+        use calamine::{Data, Reader, Xlsx};
+        use std::io::Read;
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 3, 31)
+            .unwrap()
+            .and_hms_opt(17, 5, 9)
+            .unwrap();
+        assert_eq!(Cell::Time(t).csv(), "2026-03-31T17:05:09Z");
+        assert_eq!(Cell::Time(t).json(), "2026-03-31T17:05:09Z");
+
+        let mut row = vec![Cell::Int(1); SCORES_COLUMNS.len()];
+        let at = SCORES_COLUMNS
+            .iter()
+            .position(|c| *c == "submitted_at")
+            .unwrap();
+        row[at] = Cell::Time(t);
+        let (mut w, _) = ExportWriter::start(ExportKind::Scores, ExportFormat::Xlsx).unwrap();
+        w.rows(&[row]).unwrap();
+        let Finished::File(mut file) = w.finish().unwrap() else {
+            panic!("XLSX finishes as a file")
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range("scores").unwrap();
+        let cell = sheet.get((1, at)).unwrap();
+        let Data::DateTime(excel) = cell else {
+            panic!("submitted_at is {cell:?}, not a date")
+        };
+        assert!(excel.is_datetime());
+        assert_eq!(excel.to_ymd_hms_milli(), (2026, 3, 31, 17, 5, 9, 0));
+    }
+
+    #[test]
     fn every_format_writes_the_header_and_rows() {
         let rows = vec![vec![Cell::Int(1); SCORES_COLUMNS.len()]];
         for format in [ExportFormat::Csv, ExportFormat::Json, ExportFormat::Xlsx] {
@@ -632,7 +754,7 @@ mod tests {
             match (format, w.finish().unwrap()) {
                 (ExportFormat::Csv, Finished::Bytes(last)) => {
                     let text = String::from_utf8([first, body, last].concat()).unwrap();
-                    assert!(text.starts_with("assessment_id,cycle,"), "{text}");
+                    assert!(text.starts_with("\u{feff}assessment_id,cycle,"), "{text}");
                     assert_eq!(text.lines().count(), 2);
                 }
                 (ExportFormat::Json, Finished::Bytes(last)) => {

@@ -71,7 +71,8 @@ mod year_on_year;
 
 pub use answer_text::describe_answer;
 pub use export::{
-    next_rows, Cell, ExportCursor, ExportFormat, ExportKind, ExportWriter, Finished,
+    export_file_name, next_rows, Cell, ExportCursor, ExportFormat, ExportKind, ExportWriter,
+    Finished, UTF8_BOM,
     ANSWERS_COLUMNS, SCORES_COLUMNS, XLSX_MAX_ROWS, XLSX_MAX_TEXT,
 };
 pub use filters::{
