@@ -30,12 +30,14 @@ use crate::services::audit::{self, Actor, Entry};
 use crate::services::mail::{self, OutgoingEmail, STATUS_QUEUED};
 use crate::services::notifications::Notifier;
 
-/// The messages a digest may gather: about sections given out, handed over and due.
+/// The messages a digest may gather: about sections given out, handed over and due, and
+/// improvement plan actions given to someone.
 pub const KINDS: &[&str] = &[
     "section_assigned",
     "section_returned",
     "section_ready",
     "section_reminder",
+    "plan_action_assigned",
 ];
 
 /// The outbox status of a message waiting for its recipient's digest, and of one sent in it.

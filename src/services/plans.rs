@@ -31,6 +31,9 @@ use crate::services::assessments::Loaded;
 use crate::services::audit::{self, Actor, Entry};
 use crate::services::auth::roles::Action;
 use crate::services::auth::users::User;
+use crate::services::digest;
+use crate::services::mail::OutgoingEmail;
+use crate::services::notifications::Notifier;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 
@@ -365,6 +368,7 @@ fn duplicate(e: diesel::result::Error) -> AppError {
 /// title, no owner or one from elsewhere (422); a title the domain already has (409).
 pub fn add(
     conn: &mut DbConnection,
+    notifier: &Notifier,
     actor: &Actor,
     who: &User,
     loaded: &Loaded,
@@ -402,7 +406,65 @@ pub fn add(
                 "due_on": input.due_on, "status": input.status.as_str(),
             })),
     )?;
-    one(conn, loaded, id)
+    let added = one(conn, loaded, id)?;
+    tell_owner(conn, notifier, actor, who, loaded, &added)?;
+    Ok(added)
+}
+
+/// Email the action's owner that it is theirs, in the change's transaction (or hold it for
+/// their digest): when a named person of the organisation becomes its owner, unless they made
+/// the change themselves. Once per action and revision (the outbox's dedupe key).
+fn tell_owner(
+    conn: &mut DbConnection,
+    notifier: &Notifier,
+    actor: &Actor,
+    who: &User,
+    loaded: &Loaded,
+    action: &PlanAction,
+) -> Result<(), AppError> {
+    let Some(owner) = action.owner_user_id.filter(|o| *o != who.id) else {
+        return Ok(());
+    };
+    let Some((name, email)) = users::table
+        .find(owner)
+        .filter(users::active.eq(true))
+        .select((users::name, users::email))
+        .first::<(String, String)>(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let domain = loaded
+        .questionnaire()
+        .domains
+        .iter()
+        .find(|d| d.key == action.domain_key)
+        .map_or(action.domain_key.as_str(), |d| d.title.as_str());
+    let given_by = crate::services::sections::actor_name(conn, actor)?;
+    digest::enqueue(
+        conn,
+        notifier,
+        OutgoingEmail {
+            kind: "plan_action_assigned",
+            to: &email,
+            template: "plan_action_assigned",
+            data: json!({
+                "name": name,
+                "organisation": loaded.organisation_name,
+                "cycle_label": loaded.cycle_label,
+                "action": action.title,
+                "domain": domain,
+                "given_by": given_by,
+                "due_on": action.due_on.map(|d| d.format("%-d %B %Y").to_string()),
+                "link": notifier.absolute(&format!("/assessments/{}/plan", loaded.row.id)),
+            }),
+            dedupe_key: Some(format!(
+                "plan_action_assigned:{}:{}",
+                action.id, action.revision
+            )),
+        },
+    )?;
+    Ok(())
 }
 
 fn one(conn: &mut DbConnection, loaded: &Loaded, id: i64) -> Result<PlanAction, AppError> {
@@ -415,6 +477,7 @@ fn one(conn: &mut DbConnection, loaded: &Loaded, id: i64) -> Result<PlanAction, 
 /// Change an action, naming the revision seen (409 when it changed since).
 pub fn update(
     conn: &mut DbConnection,
+    notifier: &Notifier,
     actor: &Actor,
     who: &User,
     loaded: &Loaded,
@@ -470,7 +533,11 @@ pub fn update(
                 "revision": seen_revision + 1,
             })),
     )?;
-    one(conn, loaded, action_id)
+    let changed = one(conn, loaded, action_id)?;
+    if changed.owner_user_id != before.owner_user_id {
+        tell_owner(conn, notifier, actor, who, loaded, &changed)?;
+    }
+    Ok(changed)
 }
 
 /// Choose the band below which domains need actions (`Answer`): one of the question set's.

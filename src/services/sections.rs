@@ -456,7 +456,8 @@ fn section_title(loaded: &Loaded, key: &str) -> Result<String, AppError> {
         .ok_or(AppError::NotFound)
 }
 
-fn actor_name(conn: &mut DbConnection, actor: &Actor) -> Result<String, AppError> {
+/// The name of the person behind `actor` (their label when the account is gone).
+pub(crate) fn actor_name(conn: &mut DbConnection, actor: &Actor) -> Result<String, AppError> {
     Ok(match actor.user_id {
         Some(id) => users::table
             .find(id)

@@ -107,10 +107,18 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     auth.require(Action::Administer)?;
     let query = query.into_inner();
+    let wanted = query.status.trim();
     let status: Option<&'static str> = STATES
         .iter()
         .map(|(s, _, _)| *s)
-        .find(|s| *s == query.status.trim());
+        .find(|s| *s == wanted);
+    if status.is_none() && !wanted.is_empty() {
+        let known: Vec<&str> = STATES.iter().map(|(s, _, _)| *s).collect();
+        return Err(AppError::BadRequest(format!(
+            "There is no message state \"{wanted}\". Choose one of: {}, or none for all messages.",
+            known.join(", ")
+        )));
+    }
     let page_no = listing::page_number(query.page.as_deref());
     let (rows, total, counts) = state
         .db
@@ -147,6 +155,7 @@ pub async fn list(
                     "created": when(created),
                     "created_iso": created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                     "kind": kind,
+                    "kind_label": crate::services::mail::kind_label(kind),
                     "recipient": recipient,
                     "subject": subject,
                     "status_label": label,

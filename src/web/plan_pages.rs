@@ -179,9 +179,13 @@ async fn after(
     mut refusal: Refusal,
 ) -> Result<HttpResponse, AppError> {
     match outcome {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("{}?done={done}", plan_href(id))))
-            .finish()),
+        Ok(()) => {
+            // An action given to someone queued an email in the change's transaction.
+            crate::services::mail::wake();
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("{}?done={done}", plan_href(id))))
+                .finish())
+        }
         Err(AppError::Validation(errors)) => {
             refusal.errors = errors;
             let loaded = load_for(state, auth, id, Action::ReadOrganisation).await?;
@@ -270,10 +274,12 @@ pub async fn add(
     let outcome = match input_of(&form) {
         Err(e) => Err(e),
         Ok(input) => {
-            let (actor, who) = (auth.actor(), auth.user.clone());
+            let (actor, who, notifier) = (auth.actor(), auth.user.clone(), state.notifier());
             state
                 .db
-                .write(move |conn| plans::add(conn, &actor, &who, &loaded, &input).map(|_| ()))
+                .write(move |conn| {
+                    plans::add(conn, &notifier, &actor, &who, &loaded, &input).map(|_| ())
+                })
                 .await
         }
     };
@@ -297,11 +303,14 @@ pub async fn change(
     let outcome = match input_of(&form) {
         Err(e) => Err(e),
         Ok(input) => {
-            let (actor, who) = (auth.actor(), auth.user.clone());
+            let (actor, who, notifier) = (auth.actor(), auth.user.clone(), state.notifier());
             state
                 .db
                 .write(move |conn| {
-                    plans::update(conn, &actor, &who, &loaded, action_id, seen, &input).map(|_| ())
+                    plans::update(
+                        conn, &notifier, &actor, &who, &loaded, action_id, seen, &input,
+                    )
+                    .map(|_| ())
                 })
                 .await
         }

@@ -784,6 +784,42 @@ async fn improvement_plan_actions_are_kept_changed_and_carried_into_the_next_cyc
         .await;
         assert_eq!(s, 409, "[{backend}]");
 
+        // Owners who are people of the organisation are told, once, unless they gave the
+        // action to themselves: a1 (the contributor gave it to the approver) is emailed; a2
+        // handed by the approver to the contributor is emailed; a3 taken by the contributor
+        // themselves is not, nor are owners named in words.
+        let id2 = a2["id"].as_i64().unwrap();
+        let (s, b) = call(
+            &app,
+            &t.approver,
+            Method::PATCH,
+            &format!("{base}/plan/actions/{id2}"),
+            Some(json!({"revision": 1, "owner_user_id": t.world.contributor_a})),
+        )
+        .await;
+        assert_eq!(s, 200, "[{backend}] {b:?}");
+        let (s, b) = call(
+            &app,
+            &t.contributor,
+            Method::PATCH,
+            &format!("{base}/plan/actions/{id3}"),
+            Some(json!({"revision": 2, "owner_user_id": t.world.contributor_a})),
+        )
+        .await;
+        assert_eq!(s, 200, "[{backend}] {b:?}");
+        let mail = outbox(&app).await;
+        let told: Vec<&(String, String, String)> = mail
+            .iter()
+            .filter(|(k, _, _)| k == "plan_action_assigned")
+            .collect();
+        assert_eq!(
+            told.iter().map(|(_, to, _)| to.as_str()).collect::<Vec<_>>(),
+            vec!["approver@a.nhs.uk", "contributor@a.nhs.uk"],
+            "[{backend}] {told:?}"
+        );
+        assert!(told[0].2.contains("Resource the strategy") && told[0].2.contains("31 March 2027"));
+        assert!(told[1].2.contains("Offline backups") && told[1].2.contains("/plan"));
+
         // A new cycle: the two unfinished actions continue, the done one does not.
         let version: i64 = app
             .db

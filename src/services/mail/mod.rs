@@ -26,6 +26,37 @@ use crate::db::{with_concrete_connection, DbConnection};
 use crate::error::AppError;
 use crate::templates::Templates;
 
+/// Every kind of message the service sends (the outbox's `kind`, which is also the name of the
+/// template triple that renders it), with what it is in words for the outbox page.
+pub const KINDS: &[(&str, &str)] = &[
+    ("invitation", "Invitation"),
+    ("password_reset", "Password reset"),
+    ("already_registered", "Already registered"),
+    ("cycle_opened", "Cycle opened"),
+    ("reminder", "Deadline reminder"),
+    ("submission_receipt", "Submission receipt"),
+    ("score_report", "Score report"),
+    ("section_assigned", "Section assigned"),
+    ("section_ready", "Section ready for review"),
+    ("section_returned", "Section returned"),
+    ("section_reminder", "Section reminder"),
+    ("plan_action_assigned", "Plan action given"),
+    ("digest", "Daily digest"),
+    ("review_section_accepted", "Review: section accepted"),
+    ("review_query_raised", "Review: query raised"),
+    ("review_query_answered", "Review: query answered"),
+    ("review_query_closed", "Review: query closed"),
+    ("review_completed", "Review completed"),
+];
+
+/// `kind` in words; an unknown kind (a row written by a newer version) as itself.
+pub fn kind_label(kind: &str) -> &str {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(kind, |(_, label)| label)
+}
+
 /// A message to queue: which template renders it, for whom, with what data.
 pub struct OutgoingEmail<'a> {
     /// What the message is about (`invitation`, `password_reset`, `reminder`, ...), shown on
@@ -282,6 +313,26 @@ mod tests {
         assert!(r.html.contains("Set your password"));
     }
 
+    /// Each template triple under templates/email is a kind with a label, and each label's
+    /// kind has its templates: a new message cannot reach the outbox page as a raw code.
+    #[test]
+    fn every_message_kind_has_templates_and_a_label() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/email");
+        let mut named: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".subject.hbs").map(str::to_string)
+            })
+            .collect();
+        named.sort();
+        let mut kinds: Vec<String> = KINDS.iter().map(|(k, _)| (*k).to_string()).collect();
+        kinds.sort();
+        assert_eq!(named, kinds);
+        assert_eq!(kind_label("section_ready"), "Section ready for review");
+        assert_eq!(kind_label("from_a_newer_version"), "from_a_newer_version");
+    }
+
     /// Every message kind, with every documented field and with only the required ones
     /// (strict mode turns a field the template needs but the data lacks into an error).
     #[test]
@@ -317,6 +368,11 @@ mod tests {
                 "submission_receipt",
                 json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "signoff_job_title": "CIO", "reference": "DMA-1", "link": "L"}),
                 json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "link": "L"}),
+            ),
+            (
+                "plan_action_assigned",
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "action": "T", "domain": "D", "given_by": "G", "due_on": "1 May 2026", "link": "L"}),
+                json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "action": "T", "domain": "D", "given_by": "G", "link": "L"}),
             ),
             (
                 "score_report",

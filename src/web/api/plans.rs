@@ -166,11 +166,12 @@ pub async fn add(
         owner_text: body.owner_text.unwrap_or_default(),
         due_on: body.due_on,
     };
-    let (actor, who) = (api.actor(), api.user.clone());
+    let (actor, who, notifier) = (api.actor(), api.user.clone(), state.notifier());
     let action = state
         .db
-        .write(move |conn| plans::add(conn, &actor, &who, &loaded, &input))
+        .write(move |conn| plans::add(conn, &notifier, &actor, &who, &loaded, &input))
         .await?;
+    crate::services::mail::wake();
     Ok(HttpResponse::Created().json(action_of(action)))
 }
 
@@ -207,7 +208,7 @@ pub async fn change(
     let (id, action_id) = path.into_inner();
     let loaded = load_for(&state, &api, id, Action::Answer).await?;
     let body = body.0;
-    let (actor, who) = (api.actor(), api.user.clone());
+    let (actor, who, notifier) = (api.actor(), api.user.clone(), state.notifier());
     let action = state
         .db
         .write(move |conn| {
@@ -233,6 +234,7 @@ pub async fn change(
             };
             plans::update(
                 conn,
+                &notifier,
                 &actor,
                 &who,
                 &loaded,
@@ -242,5 +244,6 @@ pub async fn change(
             )
         })
         .await?;
+    crate::services::mail::wake();
     Ok(web::Json(action_of(action)))
 }
