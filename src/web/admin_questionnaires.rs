@@ -320,6 +320,36 @@ pub async fn preview(
     )
 }
 
+/// A blank copy of a version to print or save as PDF, for policy leads drafting or
+/// circulating the questions before a cycle opens: the same layout as an assessment's printed
+/// copy (`assessment/print`), every question numbered with its options, help and condition.
+pub async fn print(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    let (key, version) = path.into_inner();
+    let stored = load(&state, key, version).await?;
+    let q = &stored.questionnaire;
+    let base = version_path(&q.key, &q.version);
+    page::render(
+        &state,
+        Some(&auth.page_user()),
+        "assessment/print",
+        &format!("{} {} (print)", q.key, q.version),
+        json!({
+            "caption": format!("{} version {}", q.key, q.version),
+            "set_title": q.title,
+            "blank": true,
+            "domains": questions::print_views(q, &Default::default()),
+            "base": base,
+            "back_label": "Back to the question set",
+            "breadcrumbs": breadcrumbs(&[(&format!("{} {}", q.key, q.version), base.clone())]),
+        }),
+    )
+}
+
 pub async fn confirm_publish(
     state: web::Data<AppState>,
     auth: Authenticated,

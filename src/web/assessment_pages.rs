@@ -1224,28 +1224,10 @@ pub async fn print(
     } else {
         loaded.answers()
     };
-    let all: BTreeSet<String> = q.questions().map(|(_, x)| x.key.clone()).collect();
-    let mut number = 0;
-    let domains: Vec<Value> = questions::domain_views(q, &answers, &BTreeMap::new(), &all, &[])
-        .into_iter()
-        .zip(&q.domains)
-        .map(|(mut view, d)| {
-            if let Some(list) = view["questions"].as_array_mut() {
-                for (v, question) in list.iter_mut().zip(&d.questions) {
-                    number += 1;
-                    v["number"] = json!(number);
-                    v["words"] = json!(answers
-                        .get(&question.key)
-                        .map(|a| questions::answer_words(question, a)));
-                }
-            }
-            view
-        })
-        .collect();
     let data = merge(
         header_data(&loaded),
         json!({
-            "domains": domains, "blank": blank,
+            "domains": questions::print_views(q, &answers), "blank": blank,
             "printed_on": chrono::Utc::now().format("%-d %B %Y").to_string(),
             "breadcrumbs": crumbs(&loaded),
         }),

@@ -217,6 +217,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/questionnaires/{key}/diff"),
     ("GET", "/admin/questionnaires/{key}/{version}"),
     ("GET", "/admin/questionnaires/{key}/{version}/preview"),
+    ("GET", "/admin/questionnaires/{key}/{version}/print"),
     ("GET", "/admin/questionnaires/{key}/{version}/publish"),
     ("POST", "/admin/questionnaires/{key}/{version}/publish"),
     ("POST", "/admin/questionnaires/{key}/{version}/delete"),
@@ -372,6 +373,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/{key}/{version}/preview",
                     web::get().to(admin_questionnaires::preview),
+                )
+                .route(
+                    "/{key}/{version}/print",
+                    web::get().to(admin_questionnaires::print),
                 )
                 .route(
                     "/{key}/{version}/publish",

@@ -59,42 +59,86 @@ pub fn answers_from_form(
     (given, errors)
 }
 
-fn cond_value(v: &CondValue) -> String {
-    match v {
-        CondValue::Key(k) => format!("\"{k}\""),
-        CondValue::Number(n) => n.to_string(),
-        CondValue::Bool(true) => "yes".into(),
-        CondValue::Bool(false) => "no".into(),
+/// How a condition names a question: its text in quotes (the key when the version has no such
+/// question, which the loader refuses, so only for safety).
+fn question_words(q: &Questionnaire, key: &str) -> String {
+    q.question(key)
+        .map_or_else(|| key.to_string(), |x| format!("\u{201c}{}\u{201d}", x.text))
+}
+
+/// A value a condition tests, in the words the respondent sees: an option's or level's label
+/// rather than its key or number, "yes"/"no" for a yes/no question.
+fn cond_value(q: &Questionnaire, key: &str, v: &CondValue) -> String {
+    let kind = q.question(key).map(|x| &x.kind);
+    match (kind, v) {
+        (Some(QuestionKind::Single { options }), CondValue::Key(k)) => options
+            .iter()
+            .find(|o| o.key == *k)
+            .map_or_else(|| format!("\"{k}\""), |o| format!("\"{}\"", o.label)),
+        (Some(QuestionKind::Multi { options, .. }), CondValue::Key(k)) => options
+            .iter()
+            .find(|o| o.key == *k)
+            .map_or_else(|| format!("\"{k}\""), |o| format!("\"{}\"", o.label)),
+        (Some(QuestionKind::Scale { levels }), CondValue::Number(n)) => levels
+            .iter()
+            .find(|l| l.value as f64 == *n)
+            .map_or_else(|| number_text(*n), |l| format!("\"{}\"", l.label)),
+        (Some(QuestionKind::Checklist { levels }), CondValue::Number(n)) => levels
+            .iter()
+            .find(|l| l.value as f64 == *n)
+            .map_or_else(|| number_text(*n), |l| format!("\"{}\"", l.label)),
+        (_, CondValue::Key(k)) => format!("\"{k}\""),
+        (_, CondValue::Number(n)) => number_text(*n),
+        (_, CondValue::Bool(true)) => "yes".into(),
+        (_, CondValue::Bool(false)) => "no".into(),
     }
 }
 
-/// A condition in words, for the preview ("shown when ...").
-pub fn describe_condition(c: &Condition) -> String {
+/// A condition in words, naming questions by their text and values by their labels ("shown
+/// when \u{201c}Do you have an EPR?\u{201d} is \"Partly\""), for the preview, the answering
+/// pages and the printed copy, so nobody has to read the question set's keys.
+pub fn describe_condition(q: &Questionnaire, c: &Condition) -> String {
+    let all = |cs: &[Condition], joiner: &str| {
+        format!(
+            "({})",
+            cs.iter()
+                .map(|c| describe_condition(q, c))
+                .collect::<Vec<_>>()
+                .join(joiner)
+        )
+    };
     match c {
-        Condition::Equals { question, value } => format!("{question} is {}", cond_value(value)),
+        Condition::Equals { question, value } => format!(
+            "{} is {}",
+            question_words(q, question),
+            cond_value(q, question, value)
+        ),
         Condition::In { question, values } => format!(
-            "{question} is one of {}",
-            values.iter().map(cond_value).collect::<Vec<_>>().join(", ")
-        ),
-        Condition::Includes { question, option } => format!("{question} includes \"{option}\""),
-        Condition::AtLeast { question, n } => format!("{question} is at least {n}"),
-        Condition::AtMost { question, n } => format!("{question} is at most {n}"),
-        Condition::Answered { question } => format!("{question} is answered"),
-        Condition::All(cs) => format!(
-            "({})",
-            cs.iter()
-                .map(describe_condition)
+            "{} is one of {}",
+            question_words(q, question),
+            values
+                .iter()
+                .map(|v| cond_value(q, question, v))
                 .collect::<Vec<_>>()
-                .join(" and ")
+                .join(", ")
         ),
-        Condition::Any(cs) => format!(
-            "({})",
-            cs.iter()
-                .map(describe_condition)
-                .collect::<Vec<_>>()
-                .join(" or ")
+        Condition::Includes { question, option } => format!(
+            "{} includes {}",
+            question_words(q, question),
+            cond_value(q, question, &CondValue::Key(option.clone()))
         ),
-        Condition::Not(c) => format!("not {}", describe_condition(c)),
+        Condition::AtLeast { question, n } => {
+            format!("{} is at least {n}", question_words(q, question))
+        }
+        Condition::AtMost { question, n } => {
+            format!("{} is at most {n}", question_words(q, question))
+        }
+        Condition::Answered { question } => {
+            format!("{} is answered", question_words(q, question))
+        }
+        Condition::All(cs) => all(cs, " and "),
+        Condition::Any(cs) => all(cs, " or "),
+        Condition::Not(c) => format!("not {}", describe_condition(q, c)),
     }
 }
 
@@ -228,7 +272,6 @@ pub fn question_view(
         "unit": unit,
         "max_length": max_length,
         "visible": visible,
-        "condition": question.show_if.as_ref().map(describe_condition),
         "error": error,
         "answered": answer.is_some(),
         // A respondent's page has no section headings, so its questions are second-level
@@ -254,15 +297,41 @@ pub fn domain_views(
                 "description": d.description,
                 "questions": d.questions.iter().map(|question| {
                     let error = errors.iter().find(|e| e.path == question.key).map(|e| e.message.as_str());
-                    question_view(
+                    let mut view = question_view(
                         question,
                         given.get(&question.key),
                         error.and(submitted.get(&question.key).map(Vec::as_slice)),
                         visible.contains(&question.key),
                         error,
-                    )
+                    );
+                    view["condition"] = json!(question.show_if.as_ref().map(|c| describe_condition(q, c)));
+                    view
                 }).collect::<Vec<_>>(),
             })
+        })
+        .collect()
+}
+
+/// Every domain and question numbered in order, for the printed copy (of an assessment, or of
+/// a question set version with no answers): all questions, each with the condition under
+/// which it is asked, and the answer given in words.
+pub fn print_views(q: &Questionnaire, answers: &Answers) -> Vec<Value> {
+    let all: BTreeSet<String> = q.questions().map(|(_, x)| x.key.clone()).collect();
+    let mut number = 0;
+    domain_views(q, answers, &BTreeMap::new(), &all, &[])
+        .into_iter()
+        .zip(&q.domains)
+        .map(|(mut view, d)| {
+            if let Some(list) = view["questions"].as_array_mut() {
+                for (v, question) in list.iter_mut().zip(&d.questions) {
+                    number += 1;
+                    v["number"] = json!(number);
+                    v["words"] = json!(answers
+                        .get(&question.key)
+                        .map(|a| answer_words(question, a)));
+                }
+            }
+            view
         })
         .collect()
 }

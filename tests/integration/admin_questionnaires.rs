@@ -117,9 +117,22 @@ async fn upload_preview_publish_and_nothing_changes_a_published_version() {
             "no hidden question shown as such"
         );
         assert!(
-            html.contains("Shown when sf-epr is one of &quot;partial&quot;, &quot;full&quot;"),
+            html.contains("Shown when \u{201c}Which best describes your electronic patient record?\u{201d} is one of &quot;An EPR in some departments&quot;, &quot;One EPR across the whole trust&quot;"),
             "{html}"
         );
+        // A blank printed copy of the version, numbered, conditions in words, no controls.
+        let version_page = app.get(base).await.text().await.unwrap();
+        assert!(version_page.contains(&format!("href=\"{base}/print\"")));
+        let printed = app.get(&format!("{base}/print")).await;
+        assert_eq!(printed.status(), StatusCode::OK);
+        let printed = printed.text().await.unwrap();
+        assert!(printed.contains("wgll-acute version 2025.1"), "{printed}");
+        assert!(printed.contains("The questions, to draft answers offline."));
+        assert!(printed.contains("1. How mature is the board-approved digital strategy?"));
+        assert!(printed.contains("2. Does the board include a named executive lead for digital?"));
+        assert!(printed.contains("Asked only when</strong> \u{201c}Which best describes"));
+        assert!(!printed.contains("type=\"radio\"") && !printed.contains("Chosen:"));
+        assert!(printed.contains("Back to the question set"));
         let html = app
             .get(&format!("{base}/preview?q.sf-epr=full&q.sf-uptime=99.95&q.sp-mfa=yes&q.sp-dspt=met&q.sp-offline-backups=no"))
             .await

@@ -1068,6 +1068,12 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
         ),
         c(
             "GET",
+            "/admin/questionnaires/{key}/{version}/print",
+            format!("/admin/questionnaires/{qk}/{qv}/print"),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
             "/admin/questionnaires/{key}/{version}/publish",
             format!("/admin/questionnaires/{qk}/{qv}/publish"),
             Rule::Administer,
