@@ -474,15 +474,13 @@ fn one(conn: &mut DbConnection, loaded: &Loaded, id: i64) -> Result<PlanAction, 
         .ok_or(AppError::NotFound)
 }
 
-/// Change an action, naming the revision seen (409 when it changed since).
+/// Change action `action_id`, naming the revision seen (409 when it changed since).
 pub fn update(
     conn: &mut DbConnection,
     notifier: &Notifier,
-    actor: &Actor,
-    who: &User,
+    (actor, who): (&Actor, &User),
     loaded: &Loaded,
-    action_id: i64,
-    seen_revision: i64,
+    (action_id, seen_revision): (i64, i64),
     input: &ActionInput,
 ) -> Result<PlanAction, AppError> {
     who.require(Action::Answer(loaded.row.organisation_id))?;

@@ -108,10 +108,7 @@ pub async fn list(
     auth.require(Action::Administer)?;
     let query = query.into_inner();
     let wanted = query.status.trim();
-    let status: Option<&'static str> = STATES
-        .iter()
-        .map(|(s, _, _)| *s)
-        .find(|s| *s == wanted);
+    let status: Option<&'static str> = STATES.iter().map(|(s, _, _)| *s).find(|s| *s == wanted);
     if status.is_none() && !wanted.is_empty() {
         let known: Vec<&str> = STATES.iter().map(|(s, _, _)| *s).collect();
         return Err(AppError::BadRequest(format!(

@@ -308,7 +308,12 @@ pub async fn change(
                 .db
                 .write(move |conn| {
                     plans::update(
-                        conn, &notifier, &actor, &who, &loaded, action_id, seen, &input,
+                        conn,
+                        &notifier,
+                        (&actor, &who),
+                        &loaded,
+                        (action_id, seen),
+                        &input,
                     )
                     .map(|_| ())
                 })

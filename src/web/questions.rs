@@ -62,8 +62,10 @@ pub fn answers_from_form(
 /// How a condition names a question: its text in quotes (the key when the version has no such
 /// question, which the loader refuses, so only for safety).
 fn question_words(q: &Questionnaire, key: &str) -> String {
-    q.question(key)
-        .map_or_else(|| key.to_string(), |x| format!("\u{201c}{}\u{201d}", x.text))
+    q.question(key).map_or_else(
+        || key.to_string(),
+        |x| format!("\u{201c}{}\u{201d}", x.text),
+    )
 }
 
 /// A value a condition tests, in the words the respondent sees: an option's or level's label

@@ -970,12 +970,18 @@ async fn administrators_see_the_outbox_and_resend_a_failed_message() {
             page.contains("<td class=\"dma-table__cell\">Password reset</td>"),
             "[{backend}] the kind in words"
         );
-        assert!(!page.contains(">password_reset<"), "[{backend}] no raw kind code");
+        assert!(
+            !page.contains(">password_reset<"),
+            "[{backend}] no raw kind code"
+        );
         // A state that does not exist is refused by name, not shown as "all".
         let unknown = admin.get("/admin/outbox?status=zzz").await;
         assert_eq!(unknown.status(), StatusCode::BAD_REQUEST, "[{backend}]");
         let unknown = unknown.text().await.unwrap();
-        assert!(unknown.contains("There is no message state &quot;zzz&quot;"), "{unknown}");
+        assert!(
+            unknown.contains("There is no message state &quot;zzz&quot;"),
+            "{unknown}"
+        );
         assert!(!unknown.contains("bounced@example.nhs.uk"));
         let failed_only = admin.text("/admin/outbox?status=failed").await;
         assert!(failed_only.contains("bounced@example.nhs.uk"));

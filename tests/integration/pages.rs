@@ -188,7 +188,10 @@ async fn an_assessment_prints_with_its_answers_or_blank() {
             filled.contains("Asked only when</strong> \u{201c}Which best describes your electronic patient record?\u{201d} is one of &quot;An EPR in some departments&quot;, &quot;One EPR across the whole trust&quot;."),
             "[{backend}] conditions in words, by question text and option label"
         );
-        assert!(!filled.contains("sf-epr is"), "[{backend}] no question keys");
+        assert!(
+            !filled.contains("sf-epr is"),
+            "[{backend}] no question keys"
+        );
         assert!(filled.contains("Not answered yet."));
         assert!(
             !filled.contains("type=\"radio\"") && !filled.contains("type=\"checkbox\""),

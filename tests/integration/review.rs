@@ -813,7 +813,9 @@ async fn improvement_plan_actions_are_kept_changed_and_carried_into_the_next_cyc
             .filter(|(k, _, _)| k == "plan_action_assigned")
             .collect();
         assert_eq!(
-            told.iter().map(|(_, to, _)| to.as_str()).collect::<Vec<_>>(),
+            told.iter()
+                .map(|(_, to, _)| to.as_str())
+                .collect::<Vec<_>>(),
             vec!["approver@a.nhs.uk", "contributor@a.nhs.uk"],
             "[{backend}] {told:?}"
         );

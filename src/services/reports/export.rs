@@ -735,7 +735,8 @@ mod tests {
         };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).unwrap();
-        let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let mut book: Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
         let sheet = book.worksheet_range("scores").unwrap();
         let cell = sheet.get((1, at)).unwrap();
         let Data::DateTime(excel) = cell else {

@@ -235,11 +235,9 @@ pub async fn change(
             plans::update(
                 conn,
                 &notifier,
-                &actor,
-                &who,
+                (&actor, &who),
                 &loaded,
-                action_id,
-                body.revision,
+                (action_id, body.revision),
                 &input,
             )
         })
