@@ -144,7 +144,7 @@ async fn every_response_names_its_request_and_error_pages_show_it() {
     assert_eq!(id.len(), 36, "{id}");
     let html = res.text().await.unwrap();
     assert!(html.contains(&format!(
-        "Request ID: <span class=\"dma-u-nowrap\">{id}</span>"
+        "Request ID: <code class=\"dma-request-id\">{id}</code>"
     )));
     let other = app.get("/healthz").await;
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
