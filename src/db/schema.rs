@@ -64,6 +64,7 @@ diesel::table! {
         stage -> Text,
         authenticated_at -> Nullable<Timestamp>,
         sso_provider -> Nullable<Text>,
+        membership_id -> Nullable<BigInt>,
     }
 }
 
@@ -473,8 +474,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    memberships (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        organisation_id -> BigInt,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(organisation_settings -> organisations (organisation_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sessions -> memberships (membership_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(questionnaire_versions -> questionnaires (questionnaire_id));
@@ -514,6 +526,8 @@ diesel::joinable!(improvement_thresholds -> assessments (assessment_id));
 diesel::joinable!(improvement_thresholds -> users (changed_by));
 diesel::joinable!(improvement_actions -> assessments (assessment_id));
 diesel::joinable!(email_preferences -> users (user_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> organisations (organisation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
@@ -553,4 +567,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     improvement_thresholds,
     improvement_actions,
     email_preferences,
+    memberships,
 );

@@ -56,7 +56,19 @@ const ACCOUNTS: &[(&str, &str, Role, Option<&str>)] = &[
         Role::OrgContributor,
         Some("RZ1"),
     ),
+    // A CIO covering two trusts: approver at Thameside, and (below) at Dales Valley too.
+    (
+        "cio@thameside.dma.example",
+        "Robin Achebe",
+        Role::OrgApprover,
+        Some("RZ6"),
+    ),
 ];
+
+/// Memberships of a second organisation (email, ODS code, role there), for the switcher
+/// (docs/collaboration.md, "People in several organisations").
+const MEMBERSHIPS: &[(&str, &str, Role)] =
+    &[("cio@thameside.dma.example", "RZ4", Role::OrgApprover)];
 
 #[derive(Debug, Serialize)]
 pub struct DemoSummary {
@@ -122,6 +134,15 @@ pub async fn load_if_empty(db: &Db, settings: &Settings) -> Result<DemoSummary, 
                 },
             )?;
             users::set_password_hash(conn, &actor, user.id, &hash)?;
+        }
+        for (email, code, role) in MEMBERSHIPS {
+            let user = users::find_by_email(conn, email)?
+                .ok_or_else(|| AppError::BadRequest(format!("no demo account {email}")))?;
+            let organisation: i64 = organisations::table
+                .filter(organisations::ods_code.eq(*code))
+                .select(organisations::id)
+                .first(conn)?;
+            crate::services::memberships::add(conn, &actor, &user, organisation, *role)?;
         }
         Ok(())
     })

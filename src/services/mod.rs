@@ -14,6 +14,7 @@ pub mod demo;
 pub mod digest;
 pub mod evidence;
 pub mod mail;
+pub mod memberships;
 pub mod notes;
 pub mod notifications;
 pub mod operations;

@@ -42,6 +42,7 @@ use crate::db::{Db, DbConnection};
 use crate::domain::scoring;
 use crate::error::AppError;
 use crate::services::mail::{self, BatchEmail, OutgoingEmail};
+use crate::services::memberships;
 use crate::templates::Templates;
 
 /// What the lifecycle's messages need: the templates, the site's address for links and the
@@ -151,52 +152,48 @@ struct Recipient {
     name: String,
 }
 
-/// Active users of an organisation with one of `roles`.
+/// Active people of an organisation with one of `roles` there (at home or as members).
 fn recipients(
     conn: &mut DbConnection,
     organisation_id: i64,
     roles: &[&str],
 ) -> Result<Vec<Recipient>, AppError> {
-    let rows: Vec<(i64, String, String)> = users::table
-        .filter(users::organisation_id.eq(organisation_id))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq_any(roles))
-        .order(users::id)
-        .select((users::id, users::email, users::name))
-        .load(conn)?;
-    Ok(rows
+    Ok(memberships::people(conn, organisation_id, roles)?
         .into_iter()
-        .map(|(id, email, name)| Recipient { id, email, name })
+        .map(|p| Recipient {
+            id: p.id,
+            email: p.email,
+            name: p.name,
+        })
         .collect())
 }
 
-/// Active users with one of `roles` of every organisation assessed in a cycle, by
-/// organisation: one query per cycle and kind instead of one per organisation.
+/// Active people with one of `roles` of every organisation assessed in a cycle, by
+/// organisation: a few queries per cycle and kind instead of one per organisation.
 fn cycle_recipients(
     conn: &mut DbConnection,
     cycle_id: i64,
     roles: &[&str],
 ) -> Result<HashMap<i64, Vec<Recipient>>, AppError> {
-    let in_cycle = assessments::table
+    let in_cycle: Vec<i64> = assessments::table
         .filter(assessments::cycle_id.eq(cycle_id))
-        .select(assessments::organisation_id.nullable());
-    let rows: Vec<(Option<i64>, i64, String, String)> = users::table
-        .filter(users::organisation_id.eq_any(in_cycle))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq_any(roles))
-        .order((users::organisation_id, users::id))
-        .select((users::organisation_id, users::id, users::email, users::name))
+        .select(assessments::organisation_id)
+        .distinct()
         .load(conn)?;
-    let mut by_organisation: HashMap<i64, Vec<Recipient>> = HashMap::new();
-    for (organisation, id, email, name) in rows {
-        if let Some(organisation) = organisation {
-            by_organisation
-                .entry(organisation)
-                .or_default()
-                .push(Recipient { id, email, name });
-        }
-    }
-    Ok(by_organisation)
+    Ok(memberships::people_in(conn, &in_cycle, roles)?
+        .into_iter()
+        .map(|(organisation, people)| {
+            let people = people
+                .into_iter()
+                .map(|p| Recipient {
+                    id: p.id,
+                    email: p.email,
+                    name: p.name,
+                })
+                .collect();
+            (organisation, people)
+        })
+        .collect())
 }
 
 const APPROVERS: &[&str] = &["org_approver"];

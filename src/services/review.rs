@@ -443,19 +443,18 @@ fn entity(loaded: &Loaded, key: &str) -> String {
     format!("{}:{key}", loaded.row.id)
 }
 
-/// Active people of the organisation with one of `roles`: (id, email, name).
+/// Active people of the organisation with one of `roles` there: (id, email, name).
 fn people(
     conn: &mut DbConnection,
     organisation_id: i64,
     roles: &[&str],
 ) -> Result<Vec<(i64, String, String)>, AppError> {
-    Ok(users::table
-        .filter(users::organisation_id.eq(organisation_id))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq_any(roles))
-        .order(users::id)
-        .select((users::id, users::email, users::name))
-        .load(conn)?)
+    Ok(
+        crate::services::memberships::people(conn, organisation_id, roles)?
+            .into_iter()
+            .map(|p| (p.id, p.email, p.name))
+            .collect(),
+    )
 }
 
 const APPROVERS: &[&str] = &["org_approver"];

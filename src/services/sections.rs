@@ -279,19 +279,23 @@ pub struct Person {
     pub email: String,
 }
 
-/// The organisation's active people (approvers and contributors), by name.
+/// The organisation's active people (approvers and contributors, at home or as members), by
+/// name.
 pub fn people(conn: &mut DbConnection, organisation_id: i64) -> Result<Vec<Person>, AppError> {
-    let rows: Vec<(i64, String, String)> = users::table
-        .filter(users::organisation_id.eq(organisation_id))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq_any(["org_approver", "org_contributor"]))
-        .order((users::name, users::id))
-        .select((users::id, users::name, users::email))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, email)| Person { id, name, email })
-        .collect())
+    let mut people: Vec<Person> = crate::services::memberships::people(
+        conn,
+        organisation_id,
+        &["org_approver", "org_contributor"],
+    )?
+    .into_iter()
+    .map(|p| Person {
+        id: p.id,
+        name: p.name,
+        email: p.email,
+    })
+    .collect();
+    people.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(people)
 }
 
 fn require_open(loaded: &Loaded) -> Result<(), AppError> {
@@ -681,16 +685,16 @@ fn tell_approvers(
     section: &Section,
     revision: i64,
 ) -> Result<(), AppError> {
-    let approvers: Vec<(i64, String, String)> = users::table
-        .filter(users::organisation_id.eq(loaded.row.organisation_id))
-        .filter(users::active.eq(true))
-        .filter(users::role.eq("org_approver"))
-        .filter(users::id.ne(who.id))
-        .order(users::id)
-        .select((users::id, users::email, users::name))
-        .load(conn)?;
+    let approvers =
+        crate::services::memberships::people(conn, loaded.row.organisation_id, &["org_approver"])?;
     let id = loaded.row.id;
-    for (user_id, email, name) in approvers {
+    for crate::services::memberships::Person {
+        id: user_id,
+        email,
+        name,
+        ..
+    } in approvers.into_iter().filter(|p| p.id != who.id)
+    {
         digest::enqueue(
             conn,
             notifier,

@@ -24,7 +24,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::db::schema::{organisations, sessions, users as users_table};
+use crate::db::schema::{
+    memberships as memberships_table, organisations, sessions, users as users_table,
+};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::ods::{OdsCode, OrgKind};
 use crate::domain::FieldError;
@@ -32,6 +34,7 @@ use crate::error::AppError;
 use crate::services::audit::{self, Actor, Entry};
 use crate::services::auth::roles::{Action, Role};
 use crate::services::auth::users::{self, EmailAddress, NewUser, User};
+use crate::services::memberships;
 use crate::templates::Templates;
 use crate::web::auth::Authenticated;
 use crate::web::listing::{self, like_escape, lower, PAGE_SIZE};
@@ -85,8 +88,8 @@ struct Invitation {
     group_region: Option<String>,
     /// What the email names as where the person works or what they see.
     place: Option<String>,
-    /// The address already has an account, and the inviter may not be told (an approver):
-    /// that account's holder is emailed instead, and the inviter sees the usual answer.
+    /// The address already has an account: an organisation role adds a membership to it
+    /// (services::memberships) and its holder is emailed; an approver sees the usual answer.
     existing: Option<User>,
 }
 
@@ -163,10 +166,9 @@ fn check_invitation(
         Ok(email) => {
             match (users::find_by_email(conn, email.as_str())?, scope) {
                 (Some(user), Scope::Organisation(_)) => existing = Some(user),
-                (Some(_), Scope::Everyone) => errors.push(FieldError::new(
-                    "email",
-                    format!("An account for {} already exists", email.as_str()),
-                )),
+                // An organisation role for an existing account adds a membership (`invite`);
+                // any other role for one is refused below, once the role is known.
+                (Some(user), Scope::Everyone) => existing = Some(user),
                 (None, _) => {}
             }
             Some(email)
@@ -193,6 +195,17 @@ fn check_invitation(
         group_region,
         place,
     } = placement(conn, scope, role, form, &mut errors)?;
+    if let (Scope::Everyone, Some(user), Some(role)) = (scope, &existing, role) {
+        if !role.is_organisation_role() {
+            errors.push(FieldError::new(
+                "email",
+                format!(
+                    "An account for {} already exists. Another organisation can be added to it with the approver or contributor role; change its own role on its page.",
+                    user.email
+                ),
+            ));
+        }
+    }
     match (email, role) {
         (Some(email), Some(role)) if errors.is_empty() => Ok(Ok(Invitation {
             email,
@@ -323,11 +336,23 @@ fn placement(
     })
 }
 
+/// What an invitation did.
+enum Invited {
+    /// A new account, with its invitation link emailed.
+    Account,
+    /// The address had an account: it now also belongs to the organisation.
+    Member,
+    /// The address had an account that already belongs there, or holds a national role: nothing
+    /// changed, and its holder was told.
+    Unchanged,
+}
+
 /// Create the account, its invitation link and the invitation email, in the caller's
-/// transaction. When the address already has an account (only an approver's invitation gets
-/// this far), nothing is created: its holder is told by email that someone tried to invite
-/// them and how to sign in, the attempt is logged, and the caller answers as for a new
-/// invitation, so the approver cannot tell the two apart.
+/// transaction. When the address already has an account, no account is created: an
+/// organisation role adds a membership of that organisation to it
+/// ([`memberships::add`]) and its holder is emailed that they now also work for it; where the
+/// account already belongs there (or holds a national role) nothing changes and its holder is
+/// told someone tried. An approver is answered the same in every case.
 fn invite(
     conn: &mut DbConnection,
     templates: &Templates,
@@ -335,8 +360,36 @@ fn invite(
     base_url: &str,
     actor: &Actor,
     invitation: Invitation,
-) -> Result<User, AppError> {
+) -> Result<Invited, AppError> {
     if let Some(existing) = invitation.existing {
+        let base = base_url.trim_end_matches('/');
+        if let (Some(organisation), true) = (
+            invitation.organisation_id,
+            invitation.role.is_organisation_role(),
+        ) {
+            if let memberships::Added::New(_) =
+                memberships::add(conn, actor, &existing, organisation, invitation.role)?
+            {
+                crate::services::mail::enqueue(
+                    conn,
+                    templates,
+                    crate::services::mail::OutgoingEmail {
+                        kind: "membership_added",
+                        to: &existing.email,
+                        template: "membership_added",
+                        data: json!({
+                            "name": existing.name,
+                            "inviter": actor.label,
+                            "organisation": invitation.place,
+                            "role_label": invitation.role.label().to_lowercase(),
+                            "link": format!("{base}/account/organisations"),
+                        }),
+                        dedupe_key: None,
+                    },
+                )?;
+                return Ok(Invited::Member);
+            }
+        }
         crate::services::mail::enqueue(
             conn,
             templates,
@@ -348,8 +401,8 @@ fn invite(
                     "name": existing.name,
                     "inviter": actor.label,
                     "organisation": invitation.place,
-                    "link": format!("{}/login", base_url.trim_end_matches('/')),
-                    "reset_link": format!("{}/account/reset-password", base_url.trim_end_matches('/')),
+                    "link": format!("{base}/login"),
+                    "reset_link": format!("{base}/account/reset-password"),
                 }),
                 dedupe_key: None,
             },
@@ -360,7 +413,7 @@ fn invite(
             Entry::new("user.invite_existing", "user", existing.id)
                 .organisation(invitation.organisation_id),
         )?;
-        return Ok(existing);
+        return Ok(Invited::Unchanged);
     }
     let user = users::create(
         conn,
@@ -405,7 +458,7 @@ fn invite(
                 "expires_days": INVITATION_DAYS,
             })),
     )?;
-    Ok(user)
+    Ok(Invited::Account)
 }
 
 /// Check and, if everything is in order, invite. Field problems come back as `Ok(Err(_))`
@@ -415,7 +468,7 @@ async fn check_and_invite(
     auth: &Authenticated,
     scope: Scope,
     form: InviteForm,
-) -> Result<Result<User, Vec<FieldError>>, AppError> {
+) -> Result<Result<Invited, Vec<FieldError>>, AppError> {
     let actor = auth.actor();
     let templates = state.templates.clone();
     let base_url = state.settings.base_url.clone();
@@ -588,6 +641,15 @@ fn flash(done: Option<&str>) -> Value {
         }
         Some("imported") => {
             json!({"kind": "success", "message": format!("Everyone in the file was invited. Each link works once, for {INVITATION_DAYS} days.")})
+        }
+        Some("member-added") => {
+            json!({"kind": "success", "message": "That address already had an account. It now also belongs to the organisation, with the role you chose, and its holder was emailed."})
+        }
+        Some("already-there") => {
+            json!({"kind": "success", "message": "That address already has an account that belongs to the organisation (or holds a national role), so nothing changed. Its holder was told."})
+        }
+        Some("member-removed") => {
+            json!({"kind": "success", "message": "The person no longer belongs to your organisation. Their account and their other organisations are unchanged."})
         }
         Some("deactivated") => {
             json!({"kind": "success", "message": "The account was deactivated and signed out everywhere."})
@@ -820,7 +882,9 @@ pub async fn admin_invite(
     }
     let form = form.into_inner();
     match check_and_invite(&state, &auth, Scope::Everyone, form.clone()).await? {
-        Ok(_) => Ok(see_other(format!("{ADMIN_BASE}?done=invited"))),
+        Ok(Invited::Member) => Ok(see_other(format!("{ADMIN_BASE}?done=member-added"))),
+        Ok(Invited::Unchanged) => Ok(see_other(format!("{ADMIN_BASE}?done=already-there"))),
+        Ok(Invited::Account) => Ok(see_other(format!("{ADMIN_BASE}?done=invited"))),
         Err(errors) => {
             admin_invite_page(
                 &state,
@@ -1030,14 +1094,25 @@ async fn person_page(
     status: StatusCode,
     done: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let (person, names, regions) = state
+    let (person, names, regions, places) = state
         .db
         .read(move |conn| {
             let person = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
             let names = organisation_names(conn, std::slice::from_ref(&person))?;
-            Ok((person, names, regions(conn)?))
+            let places = memberships::of_user(conn, target_id)?;
+            Ok((person, names, regions(conn)?, places))
         })
         .await?;
+    let places: Vec<Value> = places
+        .iter()
+        .map(|p| {
+            json!({
+                "label": p.label,
+                "role_label": p.role_label,
+                "remove_href": format!("{ADMIN_BASE}/{}/memberships/{}/remove", person.id, p.organisation_id.unwrap_or_default()),
+            })
+        })
+        .collect();
     let row = person_row(&person, &names, auth.user.id, ADMIN_BASE);
     let chosen = typed.map_or(person.role.clone(), |t| t.role.clone());
     let current_org = person
@@ -1059,6 +1134,9 @@ async fn person_page(
                         "needs_organisation": r.is_organisation_role(), "group": r == Role::GroupViewer}))
         .collect();
     let flash = match done {
+        Some("member-removed") => {
+            json!({"kind": "success", "message": "The person no longer belongs to that organisation. Their account and other organisations are unchanged."})
+        }
         Some("role") => {
             json!({"kind": "success", "message": "The role was changed. It applies to the person's next page; if the new role needs a second factor they have not set up, they were signed out."})
         }
@@ -1074,6 +1152,7 @@ async fn person_page(
         &person.name,
         json!({
             "person": row,
+            "places": places,
             "base": format!("{ADMIN_BASE}/{}", person.id),
             "seen_role": typed.map_or(person.role.clone(), |t| t.seen_role.clone()),
             "invited": person.active && person.password_hash.is_none(),
@@ -1248,6 +1327,14 @@ fn own_organisation(auth: &Authenticated) -> Result<Result<i64, HttpResponse>, A
     }
 }
 
+/// The approver's own organisation for a form they posted: theirs, with its CSRF token
+/// checked; anyone else (administrators included, who use their own pages) is refused.
+fn approver_posting(auth: &Authenticated, csrf_token: &str) -> Result<i64, AppError> {
+    let org = own_organisation(auth)?.map_err(|_| AppError::Forbidden)?;
+    auth.check_csrf(csrf_token)?;
+    Ok(org)
+}
+
 #[derive(Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
@@ -1269,18 +1356,44 @@ async fn organisation_page(
                 .find(org)
                 .select((organisations::ods_code, organisations::name))
                 .first(conn)?;
-            let people: Vec<User> = users_table::table
+            let mut people: Vec<(User, Option<String>)> = users_table::table
                 .filter(users_table::organisation_id.eq(org))
-                .order((users_table::active.desc(), users_table::name.asc()))
                 .select(User::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|u| (u, None))
+                .collect();
+            // Members from elsewhere, with the role they hold here.
+            let members: Vec<(User, String)> = memberships_table::table
+                .inner_join(users_table::table)
+                .filter(memberships_table::organisation_id.eq(org))
+                .select((User::as_select(), memberships_table::role))
                 .load(conn)?;
-            let names = organisation_names(conn, &people)?;
+            people.extend(members.into_iter().map(|(u, role)| (u, Some(role))));
+            people.sort_by(|(a, _), (b, _)| {
+                b.active
+                    .cmp(&a.active)
+                    .then_with(|| a.name.cmp(&b.name))
+                    .then(a.id.cmp(&b.id))
+            });
+            let accounts: Vec<User> = people.iter().map(|(u, _)| u.clone()).collect();
+            let names = organisation_names(conn, &accounts)?;
             Ok((organisation, people, names))
         })
         .await?;
     let rows: Vec<Value> = people
         .iter()
-        .map(|u| person_row(u, &names, auth.user.id, ORG_BASE))
+        .map(|(u, member_role)| {
+            let mut row = person_row(u, &names, auth.user.id, ORG_BASE);
+            if let Some(role) = member_role {
+                row["role_label"] = json!(Role::parse(role).map_or(role.as_str(), |r| r.label()));
+                row["can_deactivate"] = json!(false);
+                row["member"] = json!(true);
+                row["can_remove"] = json!(u.id != auth.user.id);
+                row["remove_href"] = json!(format!("{ORG_BASE}/{}/remove", u.id));
+            }
+            row
+        })
         .collect();
     let roles: Vec<Value> = [Role::OrgContributor, Role::OrgApprover]
         .into_iter()
@@ -1340,11 +1453,7 @@ pub async fn organisation_invite(
     auth: Authenticated,
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
-    let org = match own_organisation(&auth)? {
-        Ok(org) => org,
-        Err(_) => return Err(AppError::Forbidden),
-    };
-    auth.check_csrf(&form.csrf_token)?;
+    let org = approver_posting(&auth, &form.csrf_token)?;
     if let Some(confirm) = crate::web::second_factor::demand_recent(&state, &auth, ORG_BASE) {
         return Ok(confirm);
     }
@@ -1372,17 +1481,71 @@ pub async fn organisation_deactivate(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    let org = match own_organisation(&auth)? {
-        Ok(org) => org,
-        Err(_) => return Err(AppError::Forbidden),
-    };
-    auth.check_csrf(&form.csrf_token)?;
+    let org = approver_posting(&auth, &form.csrf_token)?;
     let (actor, target) = (auth.actor(), path.into_inner());
     state
         .db
         .write(move |conn| deactivate(conn, &actor, Scope::Organisation(org), target))
         .await?;
     Ok(see_other(format!("{ORG_BASE}?done=deactivated")))
+}
+
+/// An administrator takes away one of a person's memberships (not their home).
+pub async fn admin_remove_membership(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<(i64, i64)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(Action::Administer)?;
+    auth.check_csrf(&form.csrf_token)?;
+    let ((target, organisation), actor) = (path.into_inner(), auth.actor());
+    let removed = state
+        .db
+        .write(move |conn| memberships::remove(conn, &actor, target, organisation))
+        .await?;
+    if !removed {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other(format!(
+        "{ADMIN_BASE}/{target}?done=member-removed"
+    )))
+}
+
+/// An approver takes away a member's place in their organisation (a membership; people whose
+/// home is the organisation are deactivated instead). Their account and other places stay.
+pub async fn organisation_remove_member(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
+    let org = approver_posting(&auth, &form.csrf_token)?;
+    let (actor, target) = (auth.actor(), path.into_inner());
+    if auth.user.id == target {
+        return Err(AppError::Conflict(
+            "You cannot take yourself out of the organisation. Ask another approver or an administrator.".into(),
+        ));
+    }
+    state
+        .db
+        .write(move |conn| {
+            if memberships::remove(conn, &actor, target, org)? {
+                return Ok(());
+            }
+            // Not a member: someone whose own organisation this is, or nobody of it.
+            let home = users::find(conn, target)?.and_then(|u| u.organisation_id);
+            if home == Some(org) {
+                Err(AppError::Conflict(
+                    "This organisation is the person's own: deactivate their account instead."
+                        .into(),
+                ))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+        .await?;
+    Ok(see_other(format!("{ORG_BASE}?done=member-removed")))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -1402,6 +1565,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/users/{id}", web::get().to(admin_person))
         .route("/admin/users/{id}/role", web::post().to(admin_change_role))
         .route(
+            "/admin/users/{id}/memberships/{organisation}/remove",
+            web::post().to(admin_remove_membership),
+        )
+        .route(
             "/admin/users/{id}/resend-invitation",
             web::post().to(admin_resend_invitation),
         )
@@ -1413,5 +1580,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/organisation/users/{id}/deactivate",
             web::post().to(organisation_deactivate),
+        )
+        .route(
+            "/organisation/users/{id}/remove",
+            web::post().to(organisation_remove_member),
         );
 }

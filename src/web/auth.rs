@@ -41,6 +41,8 @@ pub struct Authenticated {
     /// When the person last proved who they are (sign-in or confirmation); see
     /// `web::second_factor::demand_recent`.
     pub authenticated_at: chrono::NaiveDateTime,
+    /// The account belongs to more than one organisation: pages offer the switcher.
+    pub has_places: bool,
 }
 
 impl Authenticated {
@@ -149,6 +151,7 @@ async fn authenticate(req: HttpRequest) -> Result<Option<Authenticated>, AppErro
         csrf_token: live.csrf_token,
         ip: client_ip(&req),
         authenticated_at: live.authenticated_at,
+        has_places: live.has_places,
     }))
 }
 

@@ -28,6 +28,7 @@ pub mod observe;
 pub mod page;
 pub mod pages;
 pub mod password_reset;
+pub mod places;
 pub mod plan_pages;
 pub mod progress_pages;
 pub mod questions;
@@ -186,6 +187,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/organisation/users"),
     ("POST", "/organisation/users/invite"),
     ("POST", "/organisation/users/{id}/deactivate"),
+    ("POST", "/organisation/users/{id}/remove"),
+    (
+        "POST",
+        "/admin/users/{id}/memberships/{organisation}/remove",
+    ),
+    ("GET", "/account/organisations"),
+    ("POST", "/account/organisations"),
     ("GET", "/account/reset-password"),
     ("POST", "/account/reset-password"),
     ("GET", "/account/email"),
@@ -353,6 +361,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(password_reset::routes)
         .configure(api_tokens::routes)
         .configure(email_preferences::routes)
+        .configure(places::routes)
         .configure(second_factor::routes)
         .configure(sso::routes)
         .configure(admin_audit::routes)

@@ -58,6 +58,9 @@ pub fn nav(auth: &super::auth::Authenticated) -> Vec<NavLink> {
     if auth.may(Action::Administer) {
         out.push(link("/admin/outbox", "Email"));
     }
+    if auth.has_places {
+        out.push(link("/account/organisations", "Switch organisation"));
+    }
     out
 }
 

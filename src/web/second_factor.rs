@@ -413,6 +413,7 @@ async fn account_page(
             csrf_token: step.live.csrf_token.clone(),
             ip: step.ip.clone(),
             authenticated_at: step.live.authenticated_at,
+            has_places: step.live.has_places,
         }
         .page_user()
     });

@@ -240,3 +240,45 @@ test("a trust of five shares out the sections, hands them over, and submits", { 
   assert.doesNotMatch(seen, /only the draft/);
   await look(t, auditor, "collab-11-auditor-notes", assert);
 });
+
+test("a CIO of two trusts switches between them, with JavaScript on, and off by keyboard at 320 px", { timeout: 90_000 }, async (t) => {
+  const { base } = server;
+  const home = "Thameside University Hospitals NHS Trust";
+  const other = "Dales Valley Hospitals NHS Foundation Trust";
+
+  // JavaScript on: the header offers the switcher; the dashboard follows the choice.
+  const cio = await newPage();
+  await signIn(cio, base, "cio@thameside.dma.example");
+  assert.match(await cio.textContent("main"), new RegExp(home));
+  await cio.getByRole("navigation", { name: "Primary navigation" }).getByRole("link", { name: "Switch organisation" }).click();
+  await cio.waitForURL(`${base}/account/organisations`);
+  const list = await cio.textContent("main");
+  assert.match(list, /You work for more than one organisation/);
+  assert.match(list, /Working for this one now/);
+  await look(t, cio, "collab-12-switch-organisations", assert);
+  await submitWith(cio, `Work for ${other}`);
+  assert.equal(cio.url(), `${base}/dashboard`);
+  const dashboard = await cio.textContent("main");
+  assert.match(dashboard, new RegExp(other));
+  assert.doesNotMatch(dashboard, new RegExp(home));
+  await look(t, cio, "collab-13-dashboard-after-switch", assert);
+
+  // JavaScript off, 320 px, keyboard only: the same switch back and forth; nothing scrolls
+  // sideways; the first browser's choice is its own.
+  const narrow = await newPage({ javaScriptEnabled: false, viewport: { width: 320, height: 800 } });
+  await signIn(narrow, base, "cio@thameside.dma.example");
+  assert.match(await narrow.textContent("main"), new RegExp(home), "a new session starts at home");
+  await narrow.goto(`${base}/account/organisations`);
+  assert.ok((await narrow.evaluate(() => document.documentElement.scrollWidth)) <= 320, "the switcher scrolls sideways at 320 px");
+  // (axe needs the page's JavaScript: it checked this page above, with JavaScript on.)
+  await look(t, narrow, "collab-14-switch-organisations-320", assert, { checkAccessibility: false });
+  await pressButton(narrow, `Work for ${other}`);
+  assert.match(await narrow.textContent("main"), new RegExp(other));
+  await narrow.goto(`${base}/account/organisations`);
+  await pressButton(narrow, `Work for ${home}`);
+  assert.match(await narrow.textContent("main"), new RegExp(home));
+  await cio.reload();
+  assert.match(await cio.textContent("main"), new RegExp(other), "the first browser still works for the other trust");
+  await cio.context().close();
+  await narrow.context().close();
+});

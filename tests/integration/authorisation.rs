@@ -587,6 +587,37 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             "/account/reset-password".into(),
             Rule::Public,
         ),
+        // People in several organisations (issue 22): an approver removes members of their
+        // own organisation (the sample's own organisation is A, so A's approver is told to
+        // deactivate instead: 409); everyone signed in has the switcher; administrators remove
+        // any membership (the sample has none: a permitted 404).
+        c(
+            "POST",
+            "/organisation/users/{id}/remove",
+            format!("/organisation/users/{}/remove", w.contributor_a),
+            Rule::ApproverOfA,
+        ),
+        c(
+            "POST",
+            "/admin/users/{id}/memberships/{organisation}/remove",
+            format!(
+                "/admin/users/{}/memberships/{}/remove",
+                w.contributor_a, w.org_a
+            ),
+            Rule::Administer,
+        ),
+        c(
+            "GET",
+            "/account/organisations",
+            "/account/organisations".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/organisations",
+            "/account/organisations".into(),
+            Rule::SignedIn,
+        ),
         c(
             "GET",
             "/account/email",
@@ -1197,6 +1228,7 @@ fn fields(pattern: &str, csrf: &str) -> Vec<(&'static str, String)> {
         ],
         "/account/tokens" => &[("name", "script")],
         "/account/email" => &[("delivery", "daily")],
+        "/account/organisations" => &[("place", "home")],
         "/admin/sso/domains" => &[("provider", "peer"), ("domain", "a.nhs.uk")],
         "/admin/sso/providers/{provider}/accounts" => &[("create_accounts", "on")],
         "/login/second-factor" => &[("code", "123456")],

@@ -22,6 +22,7 @@ mod foundation;
 mod integrity;
 mod layering;
 mod mail;
+mod memberships;
 mod multi_instance;
 mod national;
 mod notes;

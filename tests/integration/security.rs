@@ -597,8 +597,10 @@ async fn weak_passwords_are_refused_with_a_reason() {
     }
 }
 
-/// An approver's invite form answers the same whether or not the address has an account;
-/// an existing account's holder is emailed instead and nothing about the account changes.
+/// An approver's invite form answers the same whether or not the address has an account,
+/// and whether or not that account already belongs to the organisation: an existing account
+/// gains a membership (its holder is emailed) or, already belonging, is told someone tried;
+/// its own organisation never changes.
 #[tokio::test]
 async fn the_invite_form_does_not_reveal_who_has_an_account() {
     for backend in backends() {
@@ -607,7 +609,11 @@ async fn the_invite_form_does_not_reveal_who_has_an_account() {
         let approver = Browser::new(&app);
         approver.sign_in("approver@a.nhs.uk", PASSWORD).await;
         let mut answers = Vec::new();
-        for email in ["contributor@b.nhs.uk", "brand.new@a.nhs.uk"] {
+        for email in [
+            "contributor@b.nhs.uk",
+            "brand.new@a.nhs.uk",
+            "contributor@a.nhs.uk",
+        ] {
             let csrf = csrf_from(&approver.text("/organisation/users").await);
             let res = approver
                 .post(
@@ -623,6 +629,7 @@ async fn the_invite_form_does_not_reveal_who_has_an_account() {
             answers.push((res.status(), res.headers().get("location").cloned()));
         }
         assert_eq!(answers[0], answers[1], "[{backend}] the answers differ");
+        assert_eq!(answers[0], answers[2], "[{backend}] the answers differ");
         assert_eq!(answers[0].0, StatusCode::SEE_OTHER, "[{backend}]");
         let mail = crate::browser::outbox(&app).await;
         let kinds: Vec<(&str, &str)> = mail
@@ -630,7 +637,11 @@ async fn the_invite_form_does_not_reveal_who_has_an_account() {
             .map(|(k, to, _)| (k.as_str(), to.as_str()))
             .collect();
         assert!(
-            kinds.contains(&("already_registered", "contributor@b.nhs.uk")),
+            kinds.contains(&("membership_added", "contributor@b.nhs.uk")),
+            "[{backend}] {kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("already_registered", "contributor@a.nhs.uk")),
             "[{backend}] {kinds:?}"
         );
         assert!(kinds.contains(&("invitation", "brand.new@a.nhs.uk")));

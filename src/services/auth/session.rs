@@ -20,7 +20,7 @@ use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::crypto;
-use crate::db::schema::{login_attempts, sessions, users};
+use crate::db::schema::{login_attempts, memberships, sessions, users};
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::auth::users::User;
@@ -168,6 +168,9 @@ pub struct Live {
     pub authenticated_at: NaiveDateTime,
     /// The single sign-on provider the session was signed in with, if any.
     pub sso_provider: Option<String>,
+    /// The account belongs to more than one organisation (it has a membership), so its pages
+    /// offer the switcher.
+    pub has_places: bool,
 }
 
 /// Find the live session, at any stage, for a cookie token. Reads only.
@@ -186,9 +189,12 @@ pub fn lookup(
         Option<NaiveDateTime>,
         Option<String>,
         User,
+        Option<(i64, i64, String)>,
+        bool,
     );
     let found: Option<Row> = sessions::table
         .inner_join(users::table)
+        .left_join(memberships::table)
         .filter(sessions::token_hash.eq(crypto::digest(token)))
         .filter(sessions::expires_at.gt(now))
         .filter(sessions::last_seen_at.gt(now - Duration::minutes(idle_minutes)))
@@ -202,11 +208,41 @@ pub fn lookup(
             sessions::authenticated_at,
             sessions::sso_provider,
             User::as_select(),
+            (
+                memberships::user_id,
+                memberships::organisation_id,
+                memberships::role,
+            )
+                .nullable(),
+            // Correlated on the account, which diesel's typed subqueries cannot name; the
+            // unique key (user_id, organisation_id) answers it from the index.
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id)",
+            ),
         ))
         .first(conn)
         .optional()?;
     Ok(found.map(
-        |(session_id, csrf_token, last_seen, stage, created, authenticated, sso_provider, user)| {
+        |(
+            session_id,
+            csrf_token,
+            last_seen,
+            stage,
+            created,
+            authenticated,
+            sso_provider,
+            user,
+            membership,
+            has_places,
+        )| {
+            // A session working in one of the account's memberships sees the account with
+            // that organisation role (services::memberships).
+            let user = match membership {
+                Some((owner, organisation, role)) if owner == user.id => {
+                    crate::services::memberships::as_member(user, organisation, role)
+                }
+                _ => user,
+            };
             Live {
                 user,
                 session_id,
@@ -215,6 +251,7 @@ pub fn lookup(
                 stage: Stage::parse(&stage),
                 authenticated_at: authenticated.unwrap_or(created),
                 sso_provider,
+                has_places,
             }
         },
     ))

@@ -32,6 +32,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("invitation", "Invitation"),
     ("password_reset", "Password reset"),
     ("already_registered", "Already registered"),
+    ("membership_added", "Added to an organisation"),
     ("cycle_opened", "Cycle opened"),
     ("reminder", "Deadline reminder"),
     ("submission_receipt", "Submission receipt"),
@@ -368,6 +369,11 @@ mod tests {
                 "submission_receipt",
                 json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "signoff_job_title": "CIO", "reference": "DMA-1", "link": "L"}),
                 json!({"name": "A", "organisation": "O", "cycle_label": "2026/27", "submitted_at": "1 May 2026 10:00", "signoff_name": "S", "link": "L"}),
+            ),
+            (
+                "membership_added",
+                json!({"name": "A", "inviter": "I", "organisation": "O", "role_label": "contributor", "link": "L"}),
+                json!({"name": "A", "inviter": "I", "organisation": "O", "role_label": "contributor", "link": "L"}),
             ),
             (
                 "plan_action_assigned",

@@ -213,6 +213,17 @@ fn check_all(
             continue;
         }
         match check_invitation(conn, Scope::Everyone, &row.form)? {
+            // A file invites new people: someone who has an account is added to another
+            // organisation one at a time from the form, where the administrator is told what
+            // happened (docs/collaboration.md).
+            Ok(invitation) if invitation.existing.is_some() => problems.push(Problem {
+                line: Some(row.line),
+                column: Some("email".into()),
+                message: format!(
+                    "An account for {} already exists. To add this organisation to it, invite them from the invitation form",
+                    invitation.email.as_str()
+                ),
+            }),
             Ok(invitation) => invitations.push(invitation),
             Err(errors) => problems.extend(errors.into_iter().map(|e| Problem {
                 line: Some(row.line),

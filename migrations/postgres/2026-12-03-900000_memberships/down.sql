@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN membership_id;
+DROP TABLE memberships;
