@@ -743,6 +743,18 @@ async fn exports_have_the_documented_columns_and_agree_with_the_answers() {
             answers_csv.contains("Not applicable"),
             "N/A answers in words"
         );
+        // The answer column holds plain values, never the format's JSON text.
+        let answers: Vec<&str> = rows.iter().map(|r| &r[col("answer")]).collect();
+        assert!(
+            answers
+                .iter()
+                .all(|a| !a.starts_with(['"', '[', '{']) && !a.ends_with(".0")),
+            "[{backend}] {answers:?}"
+        );
+        assert!(
+            answers.contains(&"na"),
+            "[{backend}] N/A as na: {answers:?}"
+        );
 
         // XLSX: the same cells as the CSV, in a worksheet named after the export, with the
         // documented header row.

@@ -199,6 +199,32 @@ impl Cell {
     }
 }
 
+/// The `answer` column: the stored answer as a plain value a spreadsheet can filter on, not
+/// JSON text (`partial`, not `"partial"`; `20`, not `20.0`): an option key or yes/no as text or
+/// TRUE/FALSE, a number as a number, the options ticked as their keys joined by `;`, and `na`
+/// for "not applicable" (the `not_applicable` column says the same).
+fn answer_cell(stored: &serde_json::Value) -> Cell {
+    use serde_json::Value;
+    match stored {
+        Value::Null => Cell::Null,
+        Value::Bool(b) => Cell::Bool(*b),
+        Value::Number(n) => n.as_f64().map_or(Cell::Null, Cell::Num),
+        Value::String(s) => Cell::Text(s.clone()),
+        Value::Array(items) => Cell::Text(
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        Value::Object(o) if o.get("na") == Some(&Value::Bool(true)) => Cell::Text("na".into()),
+        other => Cell::Text(other.to_string()),
+    }
+}
+
 fn iso_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -307,7 +333,7 @@ fn page_rows(
                             Cell::Text(d.key.clone()),
                             Cell::Text(question.key.clone()),
                             Cell::Text(question.kind.type_name().to_string()),
-                            raw.map_or(Cell::Null, |v| Cell::Text(v.to_string())),
+                            raw.map_or(Cell::Null, answer_cell),
                             answer
                                 .as_ref()
                                 .map_or(Cell::Null, |a| Cell::Text(describe_answer(question, a))),
@@ -683,6 +709,20 @@ mod tests {
         assert_eq!(Cell::Text("=SUM(A1)".into()).csv(), "'=SUM(A1)");
         assert_eq!(Cell::Num(2.0 / 3.0).csv(), format!("{}", 2.0_f64 / 3.0));
         assert_eq!(Cell::Null.csv(), "");
+    }
+
+    #[test]
+    fn answers_are_plain_values_not_json_text() {
+        use serde_json::json;
+        assert_eq!(answer_cell(&json!("partial")).csv(), "partial");
+        assert_eq!(answer_cell(&json!(20.0)).csv(), "20");
+        assert_eq!(answer_cell(&json!(99.5)).csv(), "99.5");
+        assert_eq!(answer_cell(&json!(4)).csv(), "4");
+        assert_eq!(answer_cell(&json!(true)).csv(), "true");
+        assert_eq!(answer_cell(&json!(["eprs", "pacs"])).csv(), "eprs;pacs");
+        assert_eq!(answer_cell(&json!([])).csv(), "");
+        assert_eq!(answer_cell(&json!({"na": true})).csv(), "na");
+        assert_eq!(answer_cell(&json!(20.0)).json(), json!(20.0));
     }
 
     #[test]
