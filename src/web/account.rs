@@ -480,9 +480,16 @@ pub async fn set_password(
         .finish())
 }
 
+#[derive(serde::Deserialize)]
+pub struct DashboardQuery {
+    /// Set by the organisation switcher (`web::places`) after a switch.
+    switched: Option<String>,
+}
+
 pub async fn dashboard(
     state: web::Data<AppState>,
     auth: Authenticated,
+    query: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, AppError> {
     use diesel::prelude::*;
     let org_id = auth.user.organisation_id;
@@ -523,6 +530,9 @@ pub async fn dashboard(
     areas.push(json!({"href": "/account/email", "title": "Email preferences", "description": "Have updates on your sections as they happen, or one email a day."}));
     areas.push(json!({"href": "/account/tokens", "title": "API tokens", "description": "Let a program use the API as you."}));
     areas.push(json!({"href": "/account/second-factor", "title": "Second factor", "description": "Sign in with a code from an authenticator app as well as your password."}));
+    if !state.settings.auth.sso_providers.is_empty() {
+        areas.push(json!({"href": "/account/sign-in", "title": "How you sign in", "description": "Your password and the sign-on providers linked to your account, which you can unlink."}));
+    }
     let assessments: Vec<serde_json::Value> = match org_id {
         Some(id) => state
             .db
@@ -562,12 +572,18 @@ pub async fn dashboard(
             .collect(),
         None => Vec::new(),
     };
+    let place = organisation_name
+        .clone()
+        .unwrap_or_else(|| auth.user.role().label().to_string());
+    let flash = query.switched.as_ref().map(|_| {
+        json!({"kind": "success", "message": format!("You are working for {place} now. What you see and may do here follows that choice until you switch again or sign out.")})
+    });
     page::render(
         &state,
         Some(&auth.page_user()),
         "dashboard",
         "Your assessment",
-        json!({"organisation_name": organisation_name, "areas": areas, "my_sections": my_sections, "assessments": assessments, "has_organisation": org_id.is_some(),
+        json!({"flash": flash, "organisation_name": organisation_name, "areas": areas, "my_sections": my_sections, "assessments": assessments, "has_organisation": org_id.is_some(),
                "heading": if org_id.is_some() { "Your digital maturity assessment" } else if auth.may(Action::Administer) { "Run the digital maturity assessment" } else { "Digital maturity results" }}),
     )
 }

@@ -337,7 +337,7 @@ pub async fn print(
         &state,
         Some(&auth.page_user()),
         "assessment/print",
-        &format!("{} {} (print)", q.key, q.version),
+        &format!("{} (version {}, print)", q.title, q.version),
         json!({
             "caption": format!("{} version {}", q.key, q.version),
             "set_title": q.title,

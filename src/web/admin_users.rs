@@ -60,6 +60,9 @@ enum Scope {
 
 #[derive(Deserialize, Default, Clone)]
 pub struct InviteForm {
+    /// The organisation an approver's page was drawn for (see [`approver_posting`]).
+    #[serde(default)]
+    for_organisation: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -551,6 +554,9 @@ fn deactivate(
 pub struct CsrfForm {
     #[serde(default)]
     csrf_token: String,
+    /// The organisation an approver's page was drawn for (see [`approver_posting`]).
+    #[serde(default)]
+    for_organisation: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -641,6 +647,9 @@ fn flash(done: Option<&str>) -> Value {
         }
         Some("imported") => {
             json!({"kind": "success", "message": format!("Everyone in the file was invited. Each link works once, for {INVITATION_DAYS} days.")})
+        }
+        Some("invitation") => {
+            json!({"kind": "success", "message": format!("Done. Someone new gets an email with a link to choose a password; it works once, for {INVITATION_DAYS} days. Someone who already has an account is added to your organisation with the role you chose, unless they already belong to it, and is told by email. To change the role of someone already here, ask an administrator.")})
         }
         Some("member-added") => {
             json!({"kind": "success", "message": "That address already had an account. It now also belongs to the organisation, with the role you chose, and its holder was emailed."})
@@ -1100,9 +1109,22 @@ async fn person_page(
             let person = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
             let names = organisation_names(conn, std::slice::from_ref(&person))?;
             let places = memberships::of_user(conn, target_id)?;
-            Ok((person, names, regions(conn)?, places))
+            let linked = crate::services::auth::sso::linked(conn, target_id)?;
+            Ok((person, names, regions(conn)?, (places, linked)))
         })
         .await?;
+    let (places, linked) = places;
+    let identities: Vec<Value> = linked
+        .iter()
+        .map(|l| {
+            json!({
+                "provider": l.provider,
+                "email": l.email,
+                "linked_on": l.linked_at.format("%-d %B %Y").to_string(),
+                "unlink_href": format!("{ADMIN_BASE}/{}/sso/{}/unlink", person.id, l.provider),
+            })
+        })
+        .collect();
     let places: Vec<Value> = places
         .iter()
         .map(|p| {
@@ -1137,6 +1159,9 @@ async fn person_page(
         Some("member-removed") => {
             json!({"kind": "success", "message": "The person no longer belongs to that organisation. Their account and other organisations are unchanged."})
         }
+        Some("sso-unlinked") => {
+            json!({"kind": "success", "message": "Unlinked: that provider no longer signs this person in, and their sessions signed in through it have ended. Someone with no password now needs a password reset to sign in."})
+        }
         Some("role") => {
             json!({"kind": "success", "message": "The role was changed. It applies to the person's next page; if the new role needs a second factor they have not set up, they were signed out."})
         }
@@ -1153,6 +1178,7 @@ async fn person_page(
         json!({
             "person": row,
             "places": places,
+            "identities": identities,
             "base": format!("{ADMIN_BASE}/{}", person.id),
             "seen_role": typed.map_or(person.role.clone(), |t| t.seen_role.clone()),
             "invited": person.active && person.password_hash.is_none(),
@@ -1328,10 +1354,23 @@ fn own_organisation(auth: &Authenticated) -> Result<Result<i64, HttpResponse>, A
 }
 
 /// The approver's own organisation for a form they posted: theirs, with its CSRF token
-/// checked; anyone else (administrators included, who use their own pages) is refused.
-fn approver_posting(auth: &Authenticated, csrf_token: &str) -> Result<i64, AppError> {
+/// checked; anyone else (administrators included, who use their own pages) is refused. The
+/// page names the organisation it was drawn for (`for_organisation`): someone who works for
+/// several and switched in another tab since is refused (409) rather than acting on the
+/// organisation they switched to.
+fn approver_posting(
+    auth: &Authenticated,
+    csrf_token: &str,
+    for_organisation: &str,
+) -> Result<i64, AppError> {
     let org = own_organisation(auth)?.map_err(|_| AppError::Forbidden)?;
     auth.check_csrf(csrf_token)?;
+    let drawn_for = for_organisation.trim();
+    if !drawn_for.is_empty() && drawn_for != org.to_string() {
+        return Err(AppError::Conflict(
+            "You switched organisation after this page was shown, so nothing was done. Open People again to work on the organisation you are working for now.".into(),
+        ));
+    }
     Ok(org)
 }
 
@@ -1412,6 +1451,7 @@ async fn organisation_page(
         json!({
             "organisation_name": organisation.1,
             "organisation_code": organisation.0,
+            "organisation_id": org,
             "people": rows,
             "roles": roles,
             "email": form.email, "name": form.name,
@@ -1453,13 +1493,14 @@ pub async fn organisation_invite(
     auth: Authenticated,
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
-    let org = approver_posting(&auth, &form.csrf_token)?;
+    let org = approver_posting(&auth, &form.csrf_token, &form.for_organisation)?;
     if let Some(confirm) = crate::web::second_factor::demand_recent(&state, &auth, ORG_BASE) {
         return Ok(confirm);
     }
     let form = form.into_inner();
     match check_and_invite(&state, &auth, Scope::Organisation(org), form.clone()).await? {
-        Ok(_) => Ok(see_other(format!("{ORG_BASE}?done=invited"))),
+        // One answer whatever happened, so the form does not tell who has an account.
+        Ok(_) => Ok(see_other(format!("{ORG_BASE}?done=invitation"))),
         Err(errors) => {
             organisation_page(
                 &state,
@@ -1481,7 +1522,7 @@ pub async fn organisation_deactivate(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    let org = approver_posting(&auth, &form.csrf_token)?;
+    let org = approver_posting(&auth, &form.csrf_token, &form.for_organisation)?;
     let (actor, target) = (auth.actor(), path.into_inner());
     state
         .db
@@ -1520,7 +1561,7 @@ pub async fn organisation_remove_member(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
-    let org = approver_posting(&auth, &form.csrf_token)?;
+    let org = approver_posting(&auth, &form.csrf_token, &form.for_organisation)?;
     let (actor, target) = (auth.actor(), path.into_inner());
     if auth.user.id == target {
         return Err(AppError::Conflict(

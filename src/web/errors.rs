@@ -185,7 +185,16 @@ pub async fn render_errors(
         } else {
             super::auth::signed_in(&req).await
         };
-        page(&req, &described, viewer.map(|a| a.page_user()).as_ref())
+        // Someone who works for several organisations may be refused only because they are
+        // working for another one now: the page says where to switch.
+        let switch_hint = described.status == StatusCode::FORBIDDEN
+            && viewer.as_ref().is_some_and(|a| a.has_places);
+        page(
+            &req,
+            &described,
+            viewer.map(|a| a.page_user()).as_ref(),
+            switch_hint,
+        )
     };
     let mut response = response;
     if let Some(allow) = allow {
@@ -268,9 +277,11 @@ fn page(
     req: &actix_web::HttpRequest,
     d: &Described,
     user: Option<&super::page::PageUser>,
+    switch_hint: bool,
 ) -> HttpResponse {
     let html = req.app_data::<web::Data<AppState>>().and_then(|state| {
         let data = json!({
+            "switch_hint": switch_hint,
             "status": d.status.as_u16(),
             "heading": heading(d.status),
             "message": d.message,

@@ -36,6 +36,7 @@ pub mod report_pages;
 pub mod review_pages;
 pub mod second_factor;
 pub mod section_pages;
+pub mod sign_in_methods;
 pub mod sso;
 pub mod upload;
 
@@ -192,6 +193,9 @@ pub const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/admin/users/{id}/memberships/{organisation}/remove",
     ),
+    ("GET", "/account/sign-in"),
+    ("POST", "/account/sign-in/{provider}/unlink"),
+    ("POST", "/admin/users/{id}/sso/{provider}/unlink"),
     ("GET", "/account/organisations"),
     ("POST", "/account/organisations"),
     ("GET", "/account/reset-password"),
@@ -362,6 +366,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api_tokens::routes)
         .configure(email_preferences::routes)
         .configure(places::routes)
+        .configure(sign_in_methods::routes)
         .configure(second_factor::routes)
         .configure(sso::routes)
         .configure(admin_audit::routes)

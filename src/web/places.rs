@@ -92,7 +92,7 @@ pub async fn switch(
         .write(move |conn| memberships::switch(conn, &actor, session_id, user_id, membership))
         .await?;
     Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/dashboard"))
+        .insert_header((header::LOCATION, "/dashboard?switched=1"))
         .finish())
 }
 

@@ -59,6 +59,11 @@ pub fn answers_from_form(
     (given, errors)
 }
 
+/// Words quoted as the printed page quotes them.
+fn quoted(words: &str) -> String {
+    format!("\u{201c}{words}\u{201d}")
+}
+
 /// How a condition names a question: its text in quotes (the key when the version has no such
 /// question, which the loader refuses, so only for safety).
 fn question_words(q: &Questionnaire, key: &str) -> String {
@@ -76,20 +81,20 @@ fn cond_value(q: &Questionnaire, key: &str, v: &CondValue) -> String {
         (Some(QuestionKind::Single { options }), CondValue::Key(k)) => options
             .iter()
             .find(|o| o.key == *k)
-            .map_or_else(|| format!("\"{k}\""), |o| format!("\"{}\"", o.label)),
+            .map_or_else(|| quoted(k), |o| quoted(&o.label)),
         (Some(QuestionKind::Multi { options, .. }), CondValue::Key(k)) => options
             .iter()
             .find(|o| o.key == *k)
-            .map_or_else(|| format!("\"{k}\""), |o| format!("\"{}\"", o.label)),
+            .map_or_else(|| quoted(k), |o| quoted(&o.label)),
         (Some(QuestionKind::Scale { levels }), CondValue::Number(n)) => levels
             .iter()
             .find(|l| l.value as f64 == *n)
-            .map_or_else(|| number_text(*n), |l| format!("\"{}\"", l.label)),
+            .map_or_else(|| number_text(*n), |l| quoted(&l.label)),
         (Some(QuestionKind::Checklist { levels }), CondValue::Number(n)) => levels
             .iter()
             .find(|l| l.value as f64 == *n)
-            .map_or_else(|| number_text(*n), |l| format!("\"{}\"", l.label)),
-        (_, CondValue::Key(k)) => format!("\"{k}\""),
+            .map_or_else(|| number_text(*n), |l| quoted(&l.label)),
+        (_, CondValue::Key(k)) => quoted(k),
         (_, CondValue::Number(n)) => number_text(*n),
         (_, CondValue::Bool(true)) => "yes".into(),
         (_, CondValue::Bool(false)) => "no".into(),
@@ -100,47 +105,71 @@ fn cond_value(q: &Questionnaire, key: &str, v: &CondValue) -> String {
 /// when \u{201c}Do you have an EPR?\u{201d} is \"Partly\""), for the preview, the answering
 /// pages and the printed copy, so nobody has to read the question set's keys.
 pub fn describe_condition(q: &Questionnaire, c: &Condition) -> String {
-    let all = |cs: &[Condition], joiner: &str| {
+    condition_words(q, c, false)
+}
+
+/// `c` in words, or its negation when `negated` ("is not", "is none of", "does not include",
+/// ...), so that `not` never lands in front of a question's text.
+fn condition_words(q: &Questionnaire, c: &Condition, negated: bool) -> String {
+    let say = |yes: &'static str, no: &'static str| if negated { no } else { yes };
+    let values = |question: &str, values: &[CondValue]| {
+        values
+            .iter()
+            .map(|v| cond_value(q, question, v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let group = |cs: &[Condition], joiner: &str| {
         format!(
             "({})",
             cs.iter()
-                .map(|c| describe_condition(q, c))
+                .map(|c| condition_words(q, c, false))
                 .collect::<Vec<_>>()
                 .join(joiner)
         )
     };
     match c {
         Condition::Equals { question, value } => format!(
-            "{} is {}",
+            "{} {} {}",
             question_words(q, question),
+            say("is", "is not"),
             cond_value(q, question, value)
         ),
-        Condition::In { question, values } => format!(
-            "{} is one of {}",
+        Condition::In {
+            question,
+            values: vs,
+        } => format!(
+            "{} {} {}",
             question_words(q, question),
-            values
-                .iter()
-                .map(|v| cond_value(q, question, v))
-                .collect::<Vec<_>>()
-                .join(", ")
+            say("is one of", "is none of"),
+            values(question, vs)
         ),
         Condition::Includes { question, option } => format!(
-            "{} includes {}",
+            "{} {} {}",
             question_words(q, question),
+            say("includes", "does not include"),
             cond_value(q, question, &CondValue::Key(option.clone()))
         ),
-        Condition::AtLeast { question, n } => {
-            format!("{} is at least {n}", question_words(q, question))
-        }
-        Condition::AtMost { question, n } => {
-            format!("{} is at most {n}", question_words(q, question))
-        }
-        Condition::Answered { question } => {
-            format!("{} is answered", question_words(q, question))
-        }
-        Condition::All(cs) => all(cs, " and "),
-        Condition::Any(cs) => all(cs, " or "),
-        Condition::Not(c) => format!("not {}", describe_condition(q, c)),
+        Condition::AtLeast { question, n } => format!(
+            "{} {} {n}",
+            question_words(q, question),
+            say("is at least", "is less than")
+        ),
+        Condition::AtMost { question, n } => format!(
+            "{} {} {n}",
+            question_words(q, question),
+            say("is at most", "is more than")
+        ),
+        Condition::Answered { question } => format!(
+            "{} {}",
+            question_words(q, question),
+            say("is answered", "is not answered")
+        ),
+        Condition::All(cs) if !negated => group(cs, " and "),
+        Condition::Any(cs) if !negated => group(cs, " or "),
+        Condition::Not(inner) if !negated => condition_words(q, inner, true),
+        // A negated group, or a double negation.
+        other => format!("not {}", condition_words(q, other, false)),
     }
 }
 
@@ -471,5 +500,45 @@ pub fn stored_words(question: &Question, stored: Option<&Value>) -> String {
         Some(Ok(Some(answer))) => answer_words(question, &answer),
         Some(Err(_)) => stored.map_or_else(String::new, Value::to_string),
         _ => "Not answered".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_read_as_words_with_labels_and_negations() {
+        let q = crate::domain::questionnaire::tests::example();
+        let epr = "\u{201c}Which best describes your electronic patient record?\u{201d}";
+        let is = |v: &str| Condition::Equals {
+            question: "sf-epr".into(),
+            value: CondValue::Key(v.into()),
+        };
+        assert_eq!(
+            describe_condition(&q, &is("none")),
+            format!("{epr} is \u{201c}Paper records in most areas\u{201d}")
+        );
+        assert_eq!(
+            describe_condition(&q, &Condition::Not(Box::new(is("none")))),
+            format!("{epr} is not \u{201c}Paper records in most areas\u{201d}")
+        );
+        assert_eq!(
+            describe_condition(
+                &q,
+                &Condition::Not(Box::new(Condition::Answered {
+                    question: "sf-epr".into()
+                }))
+            ),
+            format!("{epr} is not answered")
+        );
+        let either = Condition::Any(vec![is("partial"), is("full")]);
+        assert_eq!(
+            describe_condition(&q, &either),
+            format!(
+                "({epr} is \u{201c}An EPR in some departments\u{201d} or {epr} is \u{201c}One EPR across the whole trust\u{201d})"
+            )
+        );
     }
 }

@@ -257,7 +257,8 @@ test("a CIO of two trusts switches between them, with JavaScript on, and off by 
   assert.match(list, /Working for this one now/);
   await look(t, cio, "collab-12-switch-organisations", assert);
   await submitWith(cio, `Work for ${other}`);
-  assert.equal(cio.url(), `${base}/dashboard`);
+  assert.equal(cio.url(), `${base}/dashboard?switched=1`);
+  assert.match(await cio.textContent("main"), new RegExp(`You are working for ${other} now`));
   const dashboard = await cio.textContent("main");
   assert.match(dashboard, new RegExp(other));
   assert.doesNotMatch(dashboard, new RegExp(home));

@@ -82,6 +82,14 @@ for (const javaScriptEnabled of [true, false]) {
     await page.goto(`${server.base}/login`);
     await page.getByRole("link", { name: "Sign in with Test Peer" }).click();
     await page.waitForURL(`${server.base}/dashboard`);
+    // "How you sign in" lists the linked provider, with the unlink button (the account has a
+    // password, so the provider is not its only way in).
+    await page.getByRole("link", { name: "How you sign in" }).click();
+    await page.waitForURL(`${server.base}/account/sign-in`);
+    assert.match(await page.textContent("main"), /Test Peer as admin@dma\.example/);
+    assert.ok(await page.getByRole("button", { name: "Unlink Test Peer" }).isVisible());
+    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 320, "the page scrolls sideways at 320 px");
+    await look(t, page, `sso-how-you-sign-in-${mode}`, assert, check);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL(`${server.base}/signed-out?provider=peer`);
     const logout = page.getByRole("link", { name: "Sign out of Test Peer" });

@@ -117,7 +117,7 @@ async fn upload_preview_publish_and_nothing_changes_a_published_version() {
             "no hidden question shown as such"
         );
         assert!(
-            html.contains("Shown when \u{201c}Which best describes your electronic patient record?\u{201d} is one of &quot;An EPR in some departments&quot;, &quot;One EPR across the whole trust&quot;"),
+            html.contains("Shown when \u{201c}Which best describes your electronic patient record?\u{201d} is one of \u{201c}An EPR in some departments\u{201d}, \u{201c}One EPR across the whole trust\u{201d}"),
             "{html}"
         );
         // A blank printed copy of the version, numbered, conditions in words, no controls.

@@ -606,6 +606,26 @@ fn cases(w: &World, token_id: i64) -> Vec<Case> {
             ),
             Rule::Administer,
         ),
+        // Unlinking sign-on identities (issue 24): the sample account has none, so a
+        // permitted request is a 404, never a refusal.
+        c(
+            "GET",
+            "/account/sign-in",
+            "/account/sign-in".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/account/sign-in/{provider}/unlink",
+            "/account/sign-in/peer/unlink".into(),
+            Rule::SignedIn,
+        ),
+        c(
+            "POST",
+            "/admin/users/{id}/sso/{provider}/unlink",
+            format!("/admin/users/{}/sso/peer/unlink", w.contributor_a),
+            Rule::Administer,
+        ),
         c(
             "GET",
             "/account/organisations",

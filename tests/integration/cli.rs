@@ -328,7 +328,7 @@ fn demo_load_gives_every_role_something_to_do_and_only_once() {
         let mut conn = db.connect();
         use dma::db::schema::{assessments, cycles, organisations, users};
         let n_users: i64 = users::table.count().get_result(&mut conn).unwrap();
-        assert_eq!(n_users, 7, "[{backend}]");
+        assert_eq!(n_users, 8, "[{backend}]");
         let n_cycles: i64 = cycles::table.count().get_result(&mut conn).unwrap();
         assert_eq!(n_cycles, 1);
         let demo_trust_assessments: i64 = assessments::table
@@ -350,6 +350,12 @@ fn demo_load_gives_every_role_something_to_do_and_only_once() {
             dma::services::demo::DEMO_PASSWORD,
             hash.as_deref()
         ));
+        // The CIO of two trusts belongs to a second one through a membership.
+        let n_memberships: i64 = dma::db::schema::memberships::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(n_memberships, 1, "[{backend}]");
         drop(conn);
         let again: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
         assert_eq!(again["loaded"], false, "[{backend}] demo data loaded twice");
@@ -372,7 +378,9 @@ fn reminders_run_queues_what_is_due_at_the_given_moment_once() {
         };
         assert!(run(&["demo", "load"]).status.success());
         // The demo cycle is due in 60 days: 40 days on, the 28-day reminder is due to the demo
-        // trust's approver and four contributors, and its approver has not yet heard it opened.
+        // trust's approver and four contributors, and to the CIO of two trusts once for each
+        // (a membership makes them one of Dales Valley's people too); none of the three
+        // approvers has yet heard the cycle opened (Northfield's, and the CIO for each trust).
         let later = (chrono::Utc::now().date_naive() + chrono::Duration::days(40)).to_string();
         let out = run(&["reminders", "run", "--now", &later]);
         assert!(
@@ -381,8 +389,8 @@ fn reminders_run_queues_what_is_due_at_the_given_moment_once() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(report["reminders"], 5, "[{backend}] {report}");
-        assert_eq!(report["cycle_opened"], 1, "[{backend}] {report}");
+        assert_eq!(report["reminders"], 7, "[{backend}] {report}");
+        assert_eq!(report["cycle_opened"], 3, "[{backend}] {report}");
         let again: serde_json::Value =
             serde_json::from_slice(&run(&["reminders", "run", "--now", &later]).stdout).unwrap();
         assert_eq!(again["reminders"], 0, "[{backend}] queued twice: {again}");

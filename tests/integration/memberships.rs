@@ -73,7 +73,7 @@ async fn an_existing_account_is_added_to_another_organisation_and_switches_betwe
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
         assert_eq!(
             res.headers()["location"],
-            "/organisation/users?done=invited",
+            "/organisation/users?done=invitation",
             "[{backend}] the approver is answered as for any invitation"
         );
         let places = memberships_of(&app, w.contributor_a).await;
@@ -123,10 +123,24 @@ async fn an_existing_account_is_added_to_another_organisation_and_switches_betwe
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
         assert_eq!(person.get(&path_b).await.status(), StatusCode::OK);
+        let refused = person.get(&path_a).await;
         assert_eq!(
-            person.get(&path_a).await.status(),
+            refused.status(),
             StatusCode::FORBIDDEN,
             "[{backend}] one organisation at a time"
+        );
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("href=\"/account/organisations\">switch organisation</a>"),
+            "[{backend}] the refusal says where to switch"
+        );
+        let dashboard = person.text("/dashboard?switched=1").await;
+        assert!(
+            dashboard.contains("You are working for Beta Hospitals NHS Trust now"),
+            "[{backend}]"
         );
         // Another browser of the same account still works for A: the choice is per session.
         let other_tab = Browser::new(&app);
@@ -253,6 +267,61 @@ async fn an_existing_account_is_added_to_another_organisation_and_switches_betwe
         assert_eq!((places[0].1, places[0].2.as_str()), (b, "org_approver"));
         let page = admin.text(&format!("/admin/users/{}", w.approver_a)).await;
         assert!(page.contains("Also works for") && page.contains("Remove from Beta"));
+
+        // A page drawn for one organisation does not act on another: A's approver opens
+        // People for A, switches to B (another tab, same session), then sends the old form.
+        let cio = Browser::new(&app);
+        cio.sign_in("approver@a.nhs.uk", PASSWORD).await;
+        let drawn_for_a = cio.text("/organisation/users").await;
+        assert!(drawn_for_a.contains(&format!("name=\"for_organisation\" value=\"{}\"", w.org_a)));
+        let csrf = csrf_from(&drawn_for_a);
+        let res = cio
+            .post(
+                "/account/organisations",
+                &[("csrf_token", &csrf), ("place", &places[0].0.to_string())],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let before = crate::browser::snapshot(&app).await;
+        let res = cio
+            .post(
+                "/organisation/users/invite",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("for_organisation", &w.org_a.to_string()),
+                    ("email", "stale.tab@a.nhs.uk"),
+                    ("name", "Stale Tab"),
+                    ("role", "org_contributor"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CONFLICT, "[{backend}]");
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("You switched organisation after this page was shown"));
+        assert_eq!(
+            crate::browser::snapshot(&app).await,
+            before,
+            "[{backend}] nothing invited"
+        );
+        // The same form drawn for B works.
+        let drawn_for_b = cio.text("/organisation/users").await;
+        assert!(drawn_for_b.contains("Beta Hospitals"));
+        let res = cio
+            .post(
+                "/organisation/users/invite",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("for_organisation", &b.to_string()),
+                    ("email", "fresh.tab@b.nhs.uk"),
+                    ("name", "Fresh Tab"),
+                    ("role", "org_contributor"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
     }
 }
 

@@ -185,12 +185,16 @@ async fn an_assessment_prints_with_its_answers_or_blank() {
             "[{backend}] {filled}"
         );
         assert!(
-            filled.contains("Asked only when</strong> \u{201c}Which best describes your electronic patient record?\u{201d} is one of &quot;An EPR in some departments&quot;, &quot;One EPR across the whole trust&quot;."),
+            filled.contains("Asked only when</strong> \u{201c}Which best describes your electronic patient record?\u{201d} is one of \u{201c}An EPR in some departments\u{201d}, \u{201c}One EPR across the whole trust\u{201d}."),
             "[{backend}] conditions in words, by question text and option label"
         );
         assert!(
             !filled.contains("sf-epr is"),
             "[{backend}] no question keys"
+        );
+        assert!(
+            filled.contains("Choose one.") && filled.contains("Tick all that apply."),
+            "[{backend}] how to answer each kind of question"
         );
         assert!(filled.contains("Not answered yet."));
         assert!(

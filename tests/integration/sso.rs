@@ -650,3 +650,106 @@ async fn an_account_without_a_password_confirms_who_it_is_through_its_provider()
         assert!(res.status().as_u16() < 400, "[{backend}] {}", res.status());
     }
 }
+
+/// A person unlinks a provider from their account (its sessions through that provider end),
+/// but not the only way they sign in; an administrator can unlink anyone's.
+#[tokio::test]
+async fn identities_are_unlinked_by_their_owner_or_an_administrator() {
+    for backend in backends() {
+        let app = app_with_providers(backend, &[]).await;
+        app.create_user("ann@example.nhs.uk", Role::Auditor, None, PASSWORD)
+            .await;
+        let bob = app
+            .create_user("bob@example.nhs.uk", Role::Auditor, None, PASSWORD)
+            .await;
+        app.create_user("admin@example.nhs.uk", Role::Administrator, None, PASSWORD)
+            .await;
+        allow(&app, "peer", "example.nhs.uk").await;
+
+        // Ann links the peer in one browser, then unlinks it from another, signed in with
+        // her password: the first browser's session (through the peer) ends.
+        let through_peer = Browser::new(&app);
+        let res = sign_in(&through_peer, "peer", "ann-sub:ann@example.nhs.uk:1").await;
+        assert_eq!(location(&res), "/dashboard", "[{backend}]");
+        let ann = Browser::new(&app);
+        ann.sign_in("ann@example.nhs.uk", PASSWORD).await;
+        let page = ann.text("/account/sign-in").await;
+        assert!(
+            page.contains("<strong>Test Peer</strong> as ann@example.nhs.uk")
+                && page.contains("Unlink Test Peer"),
+            "[{backend}] {page}"
+        );
+        let dashboard = ann.text("/dashboard").await;
+        assert!(dashboard.contains("href=\"/account/sign-in\""));
+        let res = ann
+            .post(
+                "/account/sign-in/peer/unlink",
+                &[("csrf_token", &csrf_from(&page))],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
+        assert_eq!(location(&res), "/account/sign-in?done=unlinked");
+        assert!(identities(&app).await.is_empty(), "[{backend}]");
+        assert!(
+            !signed_in(&through_peer).await,
+            "[{backend}] still signed in"
+        );
+        assert!(
+            signed_in(&ann).await,
+            "[{backend}] the owner's own session ended"
+        );
+        assert_eq!(audit_count(&app, "sso.unlink").await, 1);
+        let res = ann
+            .post(
+                "/account/sign-in/peer/unlink",
+                &[("csrf_token", &csrf_from(&page))],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "[{backend}] twice");
+
+        // Bob has no password: the peer is his only way in, so he cannot unlink it...
+        app.db
+            .write(move |conn| {
+                use dma::db::schema::users as u;
+                diesel::update(u::table.find(bob))
+                    .set(u::password_hash.eq(None::<String>))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let b = Browser::new(&app);
+        sign_in(&b, "peer", "bob-sub:bob@example.nhs.uk:1").await;
+        let page = b.text("/account/sign-in").await;
+        assert!(
+            page.contains("the only way you can sign in") && !page.contains("Unlink Test Peer"),
+            "[{backend}] {page}"
+        );
+        let res = b
+            .post(
+                "/account/sign-in/peer/unlink",
+                &[("csrf_token", &csrf_from(&page))],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CONFLICT, "[{backend}]");
+        assert_eq!(identities(&app).await.len(), 1);
+
+        // ...but an administrator can, from his page.
+        let admin = Browser::new(&app);
+        admin.sign_in("admin@example.nhs.uk", PASSWORD).await;
+        let person = admin.text(&format!("/admin/users/{bob}")).await;
+        assert!(person.contains("Unlink peer"), "[{backend}] {person}");
+        let res = admin
+            .post(
+                &format!("/admin/users/{bob}/sso/peer/unlink"),
+                &[("csrf_token", &csrf_from(&person))],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "[{backend}]");
+        assert!(identities(&app).await.is_empty(), "[{backend}]");
+        assert!(
+            !signed_in(&b).await,
+            "[{backend}] his session through the peer ended"
+        );
+    }
+}

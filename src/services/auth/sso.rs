@@ -476,6 +476,85 @@ pub fn linked_providers(conn: &mut DbConnection, user_id: i64) -> Result<Vec<Str
         .load(conn)?)
 }
 
+/// An account's linked identity, for its owner's and administrators' pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct Linked {
+    pub provider: String,
+    pub email: String,
+    pub linked_at: NaiveDateTime,
+    pub last_sign_in_at: Option<NaiveDateTime>,
+}
+
+/// The account's linked identities, by provider.
+pub fn linked(conn: &mut DbConnection, user_id: i64) -> Result<Vec<Linked>, AppError> {
+    let rows: Vec<(String, String, NaiveDateTime, Option<NaiveDateTime>)> = sso_identities::table
+        .filter(sso_identities::user_id.eq(user_id))
+        .order(sso_identities::provider)
+        .select((
+            sso_identities::provider,
+            sso_identities::email,
+            sso_identities::linked_at,
+            sso_identities::last_sign_in_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(provider, email, linked_at, last_sign_in_at)| Linked {
+            provider,
+            email,
+            linked_at,
+            last_sign_in_at,
+        })
+        .collect())
+}
+
+/// Remove the account's identity at `provider` (its owner, or an administrator), audited; the
+/// account's other sessions signed in through that provider end. The person's own removal of
+/// the last way they can sign in (no password and no other identity) is refused: they would be
+/// locked out. An administrator may (the person then needs a password reset). `NotFound` when
+/// the account has no identity there.
+pub fn unlink(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user: &User,
+    provider: &str,
+    by_owner: Option<i64>,
+) -> Result<(), AppError> {
+    let linked = linked(conn, user.id)?;
+    let Some(found) = linked.iter().find(|l| l.provider == provider) else {
+        return Err(AppError::NotFound);
+    };
+    if by_owner.is_some() && user.password_hash.is_none() && linked.len() == 1 {
+        return Err(AppError::Conflict(
+            "This is the only way you sign in. Set a password first (\"Forgotten your password?\" on the sign-in page sends a link), then unlink it.".into(),
+        ));
+    }
+    diesel::delete(
+        sso_identities::table
+            .filter(sso_identities::user_id.eq(user.id))
+            .filter(sso_identities::provider.eq(provider)),
+    )
+    .execute(conn)?;
+    let mut ended = sessions::table
+        .filter(sessions::user_id.eq(user.id))
+        .filter(sessions::sso_provider.eq(provider))
+        .into_boxed();
+    if let Some(current) = by_owner {
+        ended = ended.filter(sessions::id.ne(current));
+    }
+    let ended: Vec<i64> = ended.select(sessions::id).load(conn)?;
+    let signed_out =
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&ended))).execute(conn)?;
+    audit::record(
+        conn,
+        actor,
+        Entry::new("sso.unlink", "user", user.id).before(json!({
+            "provider": provider, "email": found.email, "sessions_ended": signed_out,
+        })),
+    )?;
+    Ok(())
+}
+
 /// One allowed (provider, domain) pair, for the administrators' page.
 #[derive(Debug, Clone, Queryable, Serialize)]
 pub struct AllowedDomain {

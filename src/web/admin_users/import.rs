@@ -160,7 +160,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Row>, Vec<Problem>), Vec<Problem>> {
                 organisation: Some(cell("organisation")),
                 icb: cell("icb"),
                 region: cell("region"),
-                csrf_token: String::new(),
+                ..InviteForm::default()
             },
         });
         if rows.len() > MAX_ROWS {
