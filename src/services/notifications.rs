@@ -209,6 +209,19 @@ fn existing_keys(conn: &mut DbConnection, prefix: &str) -> Result<HashSet<String
     Ok(keys.into_iter().flatten().collect())
 }
 
+/// Which of `keys` are already in the outbox (in chunks, whatever their number).
+fn queued_among(conn: &mut DbConnection, keys: &[String]) -> Result<HashSet<String>, AppError> {
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(mail::BATCH) {
+        let keys: Vec<Option<String>> = email_outbox::table
+            .filter(email_outbox::dedupe_key.eq_any(chunk))
+            .select(email_outbox::dedupe_key)
+            .load(conn)?;
+        found.extend(keys.into_iter().flatten());
+    }
+    Ok(found)
+}
+
 fn long_date(d: NaiveDate) -> String {
     d.format("%-d %B %Y").to_string()
 }
@@ -661,7 +674,13 @@ fn plan_section_reminders(
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    let sent = existing_keys(conn, prefix)?;
+    // Only the keys these reminders would have: the key names the assignment, not the cycle,
+    // so a prefix read would return every section reminder ever queued.
+    let candidates: Vec<String> = due
+        .iter()
+        .map(|(row, days, _)| format!("{prefix}{}:{days}", row.0))
+        .collect();
+    let sent = queued_among(conn, &candidates)?;
     due.retain(|(row, days, _)| !sent.contains(&format!("{prefix}{}:{days}", row.0)));
     let mut states: HashMap<i64, Vec<sections::Section>> = HashMap::new();
     let mut out = Vec::new();

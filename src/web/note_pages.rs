@@ -160,10 +160,11 @@ pub async fn show(
         ..Refusal::default()
     };
     if let Some(e) = refusal.editing.as_mut() {
-        let (id2, note_id) = (id, e.note_id);
+        let (id2, note_id, question) = (id, e.note_id, key.clone());
+        // The question's notes only (the page lists them), not the whole assessment's.
         let found = state
             .db
-            .read(move |conn| notes::list(conn, id2, None, Reach::All))
+            .read(move |conn| notes::list(conn, id2, Some(&question), Reach::All))
             .await?
             .into_iter()
             .find(|n| n.id == note_id);
