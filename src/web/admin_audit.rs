@@ -223,7 +223,7 @@ pub async fn list(
             .find(|e| e.path == field)
             .map(|e| e.message.clone())
     };
-    let html = page::render_html(
+    page::render(
         &state,
         Some(&auth.page_user()),
         "admin/audit",
@@ -245,8 +245,7 @@ pub async fn list(
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
             "wide": true,
         }),
-    )?;
-    Ok(page::html_response(actix_web::http::StatusCode::OK, html))
+    )
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

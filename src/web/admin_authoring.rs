@@ -476,7 +476,8 @@ async fn editor_page(
             "removed": diff.domains.iter().filter(|d| !list(&doc, "domains").iter().any(|x| text_of(x.get("key")) == d.key)).map(|d| d.key.clone()).collect::<Vec<_>>(),
         })
     });
-    let html = page::render_html(
+    page::render_with_status(
+        notice.status.unwrap_or(StatusCode::OK),
         state,
         Some(&auth.page_user()),
         "admin/editor",
@@ -503,11 +504,7 @@ async fn editor_page(
                 {"href": base, "label": format!("{} {}", draft.summary.key, draft.summary.version)},
             ],
         }),
-    )?;
-    Ok(page::html_response(
-        notice.status.unwrap_or(StatusCode::OK),
-        html,
-    ))
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -779,7 +776,8 @@ async fn question_page(
         form: "question".into(),
     };
     let base = version_path(&key, &version);
-    let html = page::render_html(
+    page::render_with_status(
+        notice.status.unwrap_or(StatusCode::OK),
         state,
         Some(&auth.page_user()),
         "admin/editor_question",
@@ -804,11 +802,7 @@ async fn question_page(
                 {"href": editor_path(&key, &version), "label": "Editor"},
             ],
         }),
-    )?;
-    Ok(page::html_response(
-        notice.status.unwrap_or(StatusCode::OK),
-        html,
-    ))
+    )
 }
 
 pub async fn edit_question(
@@ -1255,7 +1249,8 @@ fn new_page(
         .into_iter()
         .filter(|e| !e["path"].as_str().unwrap_or("").starts_with("domains"))
         .collect();
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/new_questionnaire",
@@ -1267,8 +1262,7 @@ fn new_page(
             "csrf_token": auth.csrf_token,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": BASE, "label": "Question sets"}],
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn create(

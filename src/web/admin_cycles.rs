@@ -73,7 +73,8 @@ async fn page_for(
             .find(|e| e.path == f)
             .map(|e| e.message.clone())
     };
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/cycles",
@@ -86,8 +87,7 @@ async fn page_for(
             "flash": if done { json!({"kind": "success", "message": "The cycle is open. Every organisation in scope now has its assessment."}) } else { Value::Null },
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -394,7 +394,8 @@ async fn close_page(
         StatusCode::OK
     };
     let base = format!("/admin/cycles/{cycle_id}");
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/cycle_close",
@@ -407,8 +408,7 @@ async fn close_page(
             "errors": problem.map(|p| json!([{"href": "#close", "message": p}])),
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": "/admin/cycles", "label": "Cycles"}, {"href": base, "label": format!("Cycle {}", cycle.label)}],
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn close_form(

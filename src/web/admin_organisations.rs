@@ -271,7 +271,8 @@ async fn list_page(
         )}),
         None => Value::Null,
     };
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/organisations",
@@ -292,8 +293,7 @@ async fn list_page(
             "max_upload": crate::error::human_bytes(upload_limit(state)),
             "columns": registry::COLUMNS.join(", "),
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 /// The largest registry file accepted, from the pages or the API.
@@ -605,7 +605,8 @@ async fn organisation_page(
         }
         _ => Value::Null,
     };
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         template,
@@ -636,8 +637,7 @@ async fn organisation_page(
             "flash": flash,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": BASE, "label": "Organisations"}],
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 #[derive(Deserialize)]

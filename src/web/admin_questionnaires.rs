@@ -79,7 +79,8 @@ async fn list_page(
         .enumerate()
         .map(|(i, e)| json!({"href": format!("#problem-{i}"), "message": e.to_string(), "id": format!("problem-{i}"), "path": e.path, "text": e.message}))
         .collect();
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/questionnaires",
@@ -92,8 +93,7 @@ async fn list_page(
             "breadcrumbs": breadcrumbs(&[]),
             "max_upload": crate::error::human_bytes(state.settings.max_upload_bytes),
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn list(

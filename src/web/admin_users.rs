@@ -795,7 +795,7 @@ pub async fn admin_list(
         .into_iter()
         .map(|r| json!({"value": r.as_str(), "label": r.label(), "selected": r.as_str() == query.role.trim()}))
         .collect();
-    let body = page::render_html(
+    page::render(
         &state,
         Some(&auth.page_user()),
         "admin/users",
@@ -810,8 +810,7 @@ pub async fn admin_list(
             "flash": flash(query.done.as_deref()),
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
-    )?;
-    Ok(page::html_response(StatusCode::OK, body))
+    )
 }
 
 async fn admin_invite_page(
@@ -843,7 +842,8 @@ async fn admin_invite_page(
         .iter()
         .map(|r| json!({"value": r, "selected": r == form.region.trim()}))
         .collect();
-    let body = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/user_invite",
@@ -864,8 +864,7 @@ async fn admin_invite_page(
             "expires_days": INVITATION_DAYS,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": ADMIN_BASE, "label": "People"}],
         }),
-    )?;
-    Ok(page::html_response(status, body))
+    )
 }
 
 pub async fn admin_invite_form(
@@ -1170,7 +1169,8 @@ async fn person_page(
         }
         _ => Value::Null,
     };
-    let body = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/user",
@@ -1194,8 +1194,7 @@ async fn person_page(
             "flash": flash,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": ADMIN_BASE, "label": "People"}],
         }),
-    )?;
-    Ok(page::html_response(status, body))
+    )
 }
 
 pub async fn admin_person(
@@ -1443,7 +1442,8 @@ async fn organisation_page(
             })
         })
         .collect();
-    let body = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "organisation/users",
@@ -1463,8 +1463,7 @@ async fn organisation_page(
             "expires_days": INVITATION_DAYS,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}],
         }),
-    )?;
-    Ok(page::html_response(status, body))
+    )
 }
 
 pub async fn organisation_list(

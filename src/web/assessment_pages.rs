@@ -420,14 +420,14 @@ async fn domain_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "assessment/domain",
         q.domains[index].title.as_str(),
         data,
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 /// `?saved=1`: the page a "Save" without JavaScript returns to, which confirms the save.
@@ -801,14 +801,14 @@ async fn submit_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "assessment/submit",
         "Sign off and submit",
         data,
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn submit_form(

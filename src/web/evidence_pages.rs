@@ -255,17 +255,14 @@ async fn evidence_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        refusal.map_or(StatusCode::OK, |r| r.status),
         state,
         Some(&auth.page_user()),
         "assessment/evidence",
         "Evidence",
         data,
-    )?;
-    Ok(page::html_response(
-        refusal.map_or(StatusCode::OK, |r| r.status),
-        html,
-    ))
+    )
 }
 
 pub async fn show(

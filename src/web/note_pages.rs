@@ -119,14 +119,14 @@ async fn notes_page(
         }),
     );
     let status = refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty());
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "assessment/notes",
         "Notes",
         data,
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn show(

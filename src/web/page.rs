@@ -102,8 +102,21 @@ pub fn render(
     title: &str,
     data: Value,
 ) -> Result<HttpResponse, AppError> {
+    render_with_status(StatusCode::OK, state, user, template, title, data)
+}
+
+/// Render a page as a response with `status` (a form shown again with its errors is 422, a
+/// stale one 409): what every page that can refuse does.
+pub fn render_with_status(
+    status: StatusCode,
+    state: &AppState,
+    user: Option<&PageUser>,
+    template: &str,
+    title: &str,
+    data: Value,
+) -> Result<HttpResponse, AppError> {
     let html = render_html(state, user, template, title, data)?;
-    Ok(html_response(StatusCode::OK, html))
+    Ok(html_response(status, html))
 }
 
 /// A rendered page as a response with `status` (a form shown again with its errors is 422):

@@ -129,17 +129,14 @@ async fn plan_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
         state,
         Some(&auth.page_user()),
         "assessment/plan",
         "Improvement plan",
         data,
-    )?;
-    Ok(page::html_response(
-        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
-        html,
-    ))
+    )
 }
 
 pub async fn show(

@@ -148,17 +148,14 @@ async fn review_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
         state,
         Some(&auth.page_user()),
         "assessment/audit",
         "Auditor review",
         data,
-    )?;
-    Ok(page::html_response(
-        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
-        html,
-    ))
+    )
 }
 
 pub async fn show(
@@ -401,17 +398,14 @@ async fn query_page(
             "breadcrumbs": crumbs(loaded),
         }),
     );
-    let html = page::render_html(
+    page::render_with_status(
+        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
         state,
         Some(&auth.page_user()),
         "assessment/audit_query",
         "Query",
         data,
-    )?;
-    Ok(page::html_response(
-        refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty()),
-        html,
-    ))
+    )
 }
 
 pub async fn show_query(

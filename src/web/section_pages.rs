@@ -140,14 +140,14 @@ async fn section_page(
         }),
     );
     let status = refusal_status(refusal.conflict.is_some(), !refusal.errors.is_empty());
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "assessment/section",
         &section.title,
         data,
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 /// A page drawn again after a refused form: 409 when the record changed under the person,

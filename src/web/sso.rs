@@ -318,14 +318,13 @@ pub async fn signed_out(
             .map(|url| json!({"label": p.label, "logout_url": url})),
         None => None,
     };
-    let html = page::render_html(
+    page::render(
         &state,
         None,
         "signed_out",
         "You have signed out",
         json!({ "provider": offer }),
-    )?;
-    Ok(page::html_response(StatusCode::OK, html))
+    )
 }
 
 #[derive(Deserialize)]
@@ -386,7 +385,8 @@ async fn admin_page(
         Some("accounts") => Some("The provider's account creation was changed."),
         _ => None,
     };
-    let html = page::render_html(
+    page::render_with_status(
+        form.status,
         state,
         Some(&auth.page_user()),
         "admin/sso",
@@ -400,8 +400,7 @@ async fn admin_page(
             "flash": flash.map(|m| json!({"kind": "success", "message": m})),
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": "/admin/users", "label": "People"}],
         }),
-    )?;
-    Ok(page::html_response(form.status, html))
+    )
 }
 
 pub async fn admin(

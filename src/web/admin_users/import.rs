@@ -291,7 +291,8 @@ async fn import_page(
         ),
         None => (Vec::new(), None),
     };
-    let html = page::render_html(
+    page::render_with_status(
+        status,
         state,
         Some(&auth.page_user()),
         "admin/users_import",
@@ -312,8 +313,7 @@ async fn import_page(
             "file": file,
             "breadcrumbs": [{"href": "/dashboard", "label": "Home"}, {"href": ADMIN_BASE, "label": "People"}],
         }),
-    )?;
-    Ok(page::html_response(status, html))
+    )
 }
 
 pub async fn form(
