@@ -7,7 +7,8 @@
 //! a provider that is down, and the administrators' page with parallel conflicting adds.
 //!
 //! The peer is started once for the test binary and ends when the binary does (it exits when
-//! its standard input closes). Without `npm ci` in tests/oidc-peer the tests fail and say so.
+//! its standard input closes). On a fresh clone it first runs `npm ci` in tests/oidc-peer
+//! (the package-lock.json pins the provider); without Node.js the tests fail and say so.
 
 use std::io::BufRead;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -34,11 +35,20 @@ fn peer() -> &'static str {
     &PEER
         .get_or_init(|| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-peer");
-            assert!(
-                dir.join("node_modules/oidc-provider").is_dir(),
-                "tests/oidc-peer/node_modules is missing: run `npm ci` in tests/oidc-peer \
-                 (the single sign-on tests need the real OpenID provider it installs; .ci/run does this)"
-            );
+            // A fresh clone has no node_modules: install the locked provider once, so that
+            // `cargo test` alone sets up what it needs (README).
+            if !dir.join("node_modules/oidc-provider").is_dir() {
+                let installed = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("run npm for the OpenID provider (is Node.js with npm installed?)");
+                assert!(
+                    installed.success() && dir.join("node_modules/oidc-provider").is_dir(),
+                    "`npm ci` in tests/oidc-peer failed: the single sign-on tests need the real \
+                     OpenID provider it installs"
+                );
+            }
             let log = std::fs::File::create(std::env::temp_dir().join("dma-oidc-peer.log"))
                 .expect("peer log file");
             let mut child = Command::new("node")
