@@ -36,6 +36,9 @@ struct Options {
     submissions: usize,
     server_pid: Option<u32>,
     json: Option<String>,
+    /// One group of phases only: `autosave` (autosave, domain page, submit) or `reports`
+    /// (report pages and exports); every phase when not given.
+    only: Option<String>,
 }
 
 fn options() -> Result<Options, Error> {
@@ -46,6 +49,7 @@ fn options() -> Result<Options, Error> {
         submissions: 256,
         server_pid: None,
         json: None,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -57,6 +61,7 @@ fn options() -> Result<Options, Error> {
             "--submissions" => o.submissions = value()?.parse()?,
             "--server-pid" => o.server_pid = Some(value()?.parse()?),
             "--json" => o.json = Some(value()?),
+            "--only" => o.only = Some(value()?),
             // cargo bench passes this to every bench target.
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
@@ -454,59 +459,81 @@ async fn main() -> Result<(), Error> {
         eprintln!("== {name}");
     };
 
-    set_phase("sign-in");
-    let contributors: Vec<String> = (0..o.concurrency)
-        .map(|k| format!("contributor{}@bench.dma.example", 10 * (k / 2) + 6 + k % 2))
-        .collect();
-    let people = sign_in_all(&base, contributors).await?;
-    let approvers: Vec<String> = (0..o.submissions)
-        .map(|k| format!("approver{}@bench.dma.example", 10 * (k / 2) + 4 + k % 2))
-        .collect();
-    let approvers = sign_in_all(&base, approvers).await?;
-    let auditor = sign_in(&base, "auditor@bench.dma.example").await?;
+    if o.only.as_deref() != Some("reports") {
+        set_phase("sign-in");
+        let contributors: Vec<String> = (0..o.concurrency)
+            .map(|k| format!("contributor{}@bench.dma.example", 10 * (k / 2) + 6 + k % 2))
+            .collect();
+        let people = sign_in_all(&base, contributors).await?;
+        let approvers: Vec<String> = (0..o.submissions)
+            .map(|k| format!("approver{}@bench.dma.example", 10 * (k / 2) + 4 + k % 2))
+            .collect();
+        let approvers = sign_in_all(&base, approvers).await?;
 
-    set_phase("autosave");
-    let capacity = autosave(&base, &people, Duration::from_secs(3), o.seconds, None).await;
-    // Then the same people at half that rate: the latency someone sees on a busy day that is
-    // not the service's limit.
-    let half = capacity["per_second"].as_f64().unwrap_or(0.0) / 2.0;
-    results.insert("1_autosave", capacity);
-    if half > 0.0 {
-        set_phase("autosave at half capacity");
-        let pace = Duration::from_secs_f64(people.len() as f64 / half);
-        let mut paced = autosave(
-            &base,
-            &people,
-            Duration::from_secs(3),
-            o.seconds,
-            Some(pace),
-        )
-        .await;
-        paced["offered_per_second"] = json!(half);
-        results.insert("1_autosave_half_capacity", paced);
+        set_phase("autosave");
+        let capacity = autosave(&base, &people, Duration::from_secs(3), o.seconds, None).await;
+        // Then the same people at half that rate: the latency someone sees on a busy day that is
+        // not the service's limit.
+        let half = capacity["per_second"].as_f64().unwrap_or(0.0) / 2.0;
+        results.insert("1_autosave", capacity);
+        if half > 0.0 {
+            set_phase("autosave at half capacity");
+            let pace = Duration::from_secs_f64(people.len() as f64 / half);
+            let mut paced = autosave(
+                &base,
+                &people,
+                Duration::from_secs(3),
+                o.seconds,
+                Some(pace),
+            )
+            .await;
+            paced["offered_per_second"] = json!(half);
+            results.insert("1_autosave_half_capacity", paced);
+        }
+
+        set_phase("domain page");
+        results.insert(
+            "2_domain_page",
+            pages(
+                &people,
+                |p| format!("{base}/assessments/{}/domains/{DOMAIN}", p.assessment),
+                Duration::from_secs(2),
+                o.seconds / 2,
+            )
+            .await,
+        );
+
+        set_phase("submit");
+        results.insert("3_submit", submit(&base, approvers, o.concurrency).await);
     }
 
-    set_phase("domain page");
+    if o.only.as_deref() == Some("autosave") {
+        return finish(&o, results, &peaks);
+    }
+    set_phase("national view");
+    let auditor = sign_in(&base, "auditor@bench.dma.example").await?;
+    let auditors = vec![auditor];
     results.insert(
-        "2_domain_page",
+        "4_national_view",
         pages(
-            &people,
-            |p| format!("{base}/assessments/{}/domains/{DOMAIN}", p.assessment),
+            &auditors,
+            |_| format!("{base}/reports"),
             Duration::from_secs(2),
             o.seconds / 2,
         )
         .await,
     );
 
-    set_phase("submit");
-    results.insert("3_submit", submit(&base, approvers, o.concurrency).await);
-
-    set_phase("national view");
-    let auditors = vec![auditor];
+    // Eight auditors at once, each with their own session, each asking as soon as their
+    // last page came back.
+    let mut eight = Vec::new();
+    for _ in 0..8 {
+        eight.push(sign_in(&base, "auditor@bench.dma.example").await?);
+    }
     results.insert(
-        "4_national_view",
+        "4_national_view_8_auditors",
         pages(
-            &auditors,
+            &eight,
             |_| format!("{base}/reports"),
             Duration::from_secs(2),
             o.seconds / 2,
@@ -552,6 +579,15 @@ async fn main() -> Result<(), Error> {
     }
     results.insert("4_exports", Value::Array(exports));
 
+    finish(&o, results, &peaks)
+}
+
+/// Adds the memory figures, prints the results and writes them to `--json`.
+fn finish(
+    o: &Options,
+    mut results: BTreeMap<&str, Value>,
+    peaks: &std::sync::Mutex<BTreeMap<String, u64>>,
+) -> Result<(), Error> {
     if let Some(pid) = o.server_pid {
         let by_phase = peaks.lock().map(|m| m.clone()).unwrap_or_default();
         results.insert(
@@ -562,7 +598,6 @@ async fn main() -> Result<(), Error> {
             }),
         );
     }
-
     let out = serde_json::to_string_pretty(&results)?;
     println!("{out}");
     if let Some(path) = &o.json {

@@ -484,6 +484,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    score_counts (cycle_id, questionnaire_version_id, setting, region, icb_id, late, level, item_key, score) {
+        cycle_id -> BigInt,
+        questionnaire_version_id -> BigInt,
+        setting -> Text,
+        region -> Text,
+        icb_id -> BigInt,
+        late -> Bool,
+        level -> Text,
+        item_key -> Text,
+        score -> Double,
+        how_many -> BigInt,
+    }
+}
+
 diesel::joinable!(organisation_settings -> organisations (organisation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> memberships (membership_id));
@@ -568,4 +583,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     improvement_actions,
     email_preferences,
     memberships,
+    score_counts,
 );

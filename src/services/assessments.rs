@@ -581,6 +581,7 @@ pub fn submit(
         &report,
         now,
     )?;
+    crate::services::reports::counts::submitted(conn, assessment_id)?;
     audit::record(
         conn,
         actor,
@@ -861,6 +862,7 @@ pub fn reopen(
             AppError::Conflict("Only a submitted assessment can be reopened.".into()),
         )?);
     }
+    crate::services::reports::counts::reopened(conn, assessment_id)?;
     audit::record(
         conn,
         actor,

@@ -574,3 +574,127 @@ async fn the_database_figures_and_list_equal_the_in_memory_method() {
         }
     }
 }
+
+/// The score counts the figures read (`reports::counts`) are kept in the submitting and
+/// reopening transactions. Here twelve assessments of one cycle are reopened all at once, each
+/// in its own transaction on the server's pool, then submitted again all at once through the
+/// API, twice over: after each round the maintained counts equal counts made afresh from the
+/// scores, and the national view equals the in-memory method. On PostgreSQL the transactions
+/// run in parallel and update the same group rows (the same cycle, setting and ICBs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn score_counts_stay_exact_under_parallel_submissions_and_reopenings() {
+    use dma::db::schema::users;
+    use dma::services::reports::counts;
+    use std::sync::Arc;
+    use tokio::sync::Barrier;
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_seed(&db, dir.path(), &["--orgs", "60", "--cycles", "1"]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut conn = db.connect();
+        let submitted: Vec<(i64, i64, i64)> = assessments::table
+            .filter(assessments::status.eq("submitted"))
+            .order(assessments::id)
+            .limit(12)
+            .select((
+                assessments::id,
+                assessments::organisation_id,
+                assessments::cycle_id,
+            ))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(submitted.len(), 12, "[{backend}] seeded submissions");
+        let cycle = submitted[0].2;
+        let tokens: Vec<String> = submitted
+            .iter()
+            .map(|(_, organisation, _)| {
+                let approver: i64 = users::table
+                    .filter(users::organisation_id.eq(organisation))
+                    .filter(users::role.eq("org_approver"))
+                    .select(users::id)
+                    .first(&mut conn)
+                    .unwrap();
+                let actor = dma::services::audit::Actor::system("test");
+                dma::services::auth::api_token::create(&mut conn, &actor, approver, "t", 30)
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        let app = crate::helpers::TestApp::spawn_on(db).await;
+        let exact = |conn: &mut DbConnection, what: &str| {
+            let kept = counts::of_cycle(conn, cycle).unwrap();
+            counts::rebuild(conn, cycle).unwrap();
+            let fresh = counts::of_cycle(conn, cycle).unwrap();
+            assert!(!fresh.is_empty(), "{what}: counts");
+            assert_eq!(kept, fresh, "{what}: maintained counts against a recount");
+            let filters = Filters {
+                cycle: Some(CycleRef {
+                    id: cycle,
+                    label: String::new(),
+                    opens_on: chrono::NaiveDate::default(),
+                }),
+                ..Filters::default()
+            };
+            check_view(conn, &filters, &Scope::All, None, what);
+            check_view(conn, &filters, &Scope::All, Some(GroupBy::Icb), what);
+        };
+        for round in 0..2 {
+            let barrier = Arc::new(Barrier::new(submitted.len()));
+            let reopened: Vec<_> = submitted
+                .iter()
+                .map(|&(id, _, _)| {
+                    let (barrier, pool) = (barrier.clone(), app.db.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        pool.write(move |conn| {
+                            let admin = dma::services::audit::Actor::system("test");
+                            reports_reopen(conn, &admin, id)
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            for task in reopened {
+                task.await.unwrap().unwrap();
+            }
+            exact(&mut conn, &format!("[{backend}] round {round} reopened"));
+
+            let barrier = Arc::new(Barrier::new(submitted.len()));
+            let sent: Vec<_> = submitted
+                .iter()
+                .zip(&tokens)
+                .map(|(&(id, _, _), token)| {
+                    let (barrier, client, token) =
+                        (barrier.clone(), app.client.clone(), token.clone());
+                    let url = app.url(&format!("/api/v1/assessments/{id}/submit"));
+                    tokio::spawn(async move {
+                        let request = client.post(url).bearer_auth(token).json(
+                            &serde_json::json!({"name": "A", "job_title": "CIO", "declaration": true}),
+                        );
+                        barrier.wait().await;
+                        let reply = request.send().await.unwrap();
+                        (reply.status().as_u16(), reply.text().await.unwrap())
+                    })
+                })
+                .collect();
+            for task in sent {
+                let (status, body) = task.await.unwrap();
+                assert_eq!(status, 201, "[{backend}] round {round}: {body}");
+            }
+            exact(&mut conn, &format!("[{backend}] round {round} submitted"));
+        }
+    }
+}
+
+fn reports_reopen(
+    conn: &mut DbConnection,
+    admin: &dma::services::audit::Actor,
+    id: i64,
+) -> Result<(), dma::error::AppError> {
+    dma::services::assessments::reopen(conn, admin, id, "a trial of the counts")
+}

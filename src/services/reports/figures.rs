@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
-use crate::db::schema::{assessments, organisations, score_sets, scores, submissions};
-use crate::db::{like_escape, lower, DbConnection};
+use crate::db::schema::{
+    assessments, organisations, score_counts, score_sets, scores, submissions,
+};
+use crate::db::{like_escape, lower, DbConnection, MultiBackend};
 use crate::domain::stats::{self, GroupStats};
 use crate::error::AppError;
 
@@ -126,41 +128,187 @@ pub(super) fn group_figures(
     scope: &Scope,
     by: Option<GroupBy>,
 ) -> Result<BTreeMap<FigureKey, GroupStats>, AppError> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Double, Nullable, Text};
     if matches!(
         filters.status,
         Some(ReportStatus::NotStarted | ReportStatus::InProgress | ReportStatus::NotSubmitted)
     ) {
         return Ok(BTreeMap::new());
     }
-    let (named, icb) = match by {
+    let rows = if filters.q.is_none() {
+        ranked_from_counts(conn, filters, scope, by)?
+    } else {
+        ranked_from_scores(conn, filters, scope, by)?
+    };
+    Ok(gather(rows, by))
+}
+
+/// The SQL of one source of counted scores: where the version, level, item and score are,
+/// what counts the rows, and the breakdown's group columns.
+struct Source {
+    /// `version, level, item` columns.
+    whole: &'static str,
+    score: &'static str,
+    /// How many scores a row of the grouped query stands for.
+    how_many: &'static str,
+    /// The breakdown's name and ICB expressions.
+    named: fn(Option<GroupBy>) -> (&'static str, &'static str),
+}
+
+impl Source {
+    /// The select list's window columns and the grouping and filter of [`OrderStatistics`].
+    fn columns(&self, by: Option<GroupBy>) -> ([String; 6], String, String) {
+        let (named, icb) = (self.named)(by);
+        let whole = self.whole;
+        let group = match by {
+            None => whole.to_string(),
+            Some(GroupBy::Icb) => format!("{whole}, {icb}"),
+            Some(_) => format!("{whole}, {named}"),
+        };
+        let (how_many, score) = (self.how_many, self.score);
+        // Running count, count and sum over a partition, as the select list's three columns.
+        let running = |partition: &str, suffix: &str| {
+            [
+                format!(
+                    "CAST(SUM({how_many}) OVER (PARTITION BY {partition} ORDER BY {score} \
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS through{suffix}"
+                ),
+                format!("CAST(SUM({how_many}) OVER (PARTITION BY {partition}) AS BIGINT) AS n{suffix}"),
+                format!(
+                    "SUM({score} * CAST({how_many} AS DOUBLE PRECISION)) \
+                     OVER (PARTITION BY {partition}) AS total{suffix}"
+                ),
+            ]
+        };
+        let [a, b, c] = running(whole, "");
+        let [d, e, f] = running(&group, "_group");
+        let mut keep = holds_a_rank_read("through", "how_many", "n");
+        if by.is_some() {
+            keep = format!(
+                "{keep} OR {}",
+                holds_a_rank_read("through_group", "how_many", "n_group")
+            );
+        }
+        ([a, b, c, d, e, f], format!("{group}, {score}"), keep)
+    }
+}
+
+/// The counts of `score_counts` ([`super::counts`]): a bounded number of rows per group.
+const COUNTS: Source = Source {
+    whole: "score_counts.questionnaire_version_id, score_counts.level, score_counts.item_key",
+    score: "score_counts.score",
+    how_many: "SUM(score_counts.how_many)",
+    named: |by| match by {
+        None => ("CAST(NULL AS TEXT)", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Setting) => ("score_counts.setting", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Region) => ("NULLIF(score_counts.region, '')", "CAST(NULL AS BIGINT)"),
+        Some(GroupBy::Icb) => ("CAST(NULL AS TEXT)", "NULLIF(score_counts.icb_id, 0)"),
+    },
+};
+
+/// Every current score of the members: for the name search, which the counts cannot serve.
+const SCORES: Source = Source {
+    whole: "score_sets.questionnaire_version_id, scores.level, scores.item_key",
+    score: "scores.score",
+    how_many: "COUNT(*)",
+    named: |by| match by {
         None => ("CAST(NULL AS TEXT)", "CAST(NULL AS BIGINT)"),
         Some(GroupBy::Setting) => ("assessments.setting", "CAST(NULL AS BIGINT)"),
         Some(GroupBy::Region) => ("assessments.region", "CAST(NULL AS BIGINT)"),
         Some(GroupBy::Icb) => ("CAST(NULL AS TEXT)", "assessments.icb_id"),
+    },
+};
+
+/// The score counts in the filters (all but the name search, which the counts cannot serve)
+/// and the scope, with a count; `None` when the scope holds nothing.
+pub(super) fn counts_in<'a>(
+    filters: &Filters,
+    scope: &Scope,
+) -> Option<score_counts::BoxedQuery<'a, MultiBackend>> {
+    use score_counts as c;
+    let mut query = c::table.filter(c::how_many.gt(0)).into_boxed();
+    if let Some(cycle) = &filters.cycle {
+        query = query.filter(c::cycle_id.eq(cycle.id));
+    }
+    if let Some(s) = &filters.setting {
+        query = query.filter(c::setting.eq(s.clone()));
+    }
+    if let Some(r) = &filters.region {
+        query = query.filter(c::region.eq(r.clone()));
+    }
+    if let Some(i) = &filters.icb {
+        query = query.filter(c::icb_id.eq(i.id));
+    }
+    query = match scope {
+        Scope::All => query,
+        Scope::Group {
+            icb_id: Some(i),
+            region: Some(r),
+        } => query.filter(c::icb_id.eq(*i).or(c::region.eq(r.clone()))),
+        Scope::Group {
+            icb_id: Some(i),
+            region: None,
+        } => query.filter(c::icb_id.eq(*i)),
+        Scope::Group {
+            icb_id: None,
+            region: Some(r),
+        } => query.filter(c::region.eq(r.clone())),
+        Scope::Group {
+            icb_id: None,
+            region: None,
+        } => return None,
     };
-    let whole = "score_sets.questionnaire_version_id, scores.level, scores.item_key";
-    let group = match by {
-        None => whole.to_string(),
-        Some(GroupBy::Icb) => format!("{whole}, {icb}"),
-        Some(_) => format!("{whole}, {named}"),
+    Some(match filters.status {
+        Some(ReportStatus::Late) => query.filter(c::late.eq(true)),
+        Some(ReportStatus::Submitted) => query.filter(c::late.eq(false)),
+        _ => query,
+    })
+}
+
+/// [`Ranked`] rows from the score counts, for filters that are all columns of the counts.
+fn ranked_from_counts(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+) -> Result<Vec<Ranked>, AppError> {
+    use crate::db::schema::score_counts as c;
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Double, Nullable, Text};
+    let Some(query) = counts_in(filters, scope) else {
+        return Ok(Vec::new());
     };
-    // Running count, count and sum over a partition, as the select list's three columns.
-    let running = |partition: &str, suffix: &str| {
-        (
-            format!(
-                "CAST(SUM(COUNT(*)) OVER (PARTITION BY {partition} ORDER BY scores.score \
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS through{suffix}"
-            ),
-            format!("CAST(SUM(COUNT(*)) OVER (PARTITION BY {partition}) AS BIGINT) AS n{suffix}"),
-            format!(
-                "SUM(scores.score * COUNT(*)) OVER (PARTITION BY {partition}) AS total{suffix}"
-            ),
-        )
-    };
-    let in_whole = running(whole, "");
-    let in_group = running(&group, "_group");
+    let query = query.filter(c::level.eq_any(["domain", "overall"]));
+    let (named, icb) = (COUNTS.named)(by);
+    let (windows, grouping, keep) = COUNTS.columns(by);
+    let [a, b, c_, d, e, f] = &windows;
+    let counted = query.select((
+        c::questionnaire_version_id,
+        c::level,
+        c::item_key,
+        sql::<Nullable<Text>>(&format!("{named} AS group_name")),
+        sql::<Nullable<BigInt>>(&format!("{icb} AS group_icb")),
+        sql::<Nullable<Double>>("score_counts.score"),
+        sql::<BigInt>("CAST(SUM(score_counts.how_many) AS BIGINT) AS how_many"),
+        (sql::<BigInt>(a), sql::<BigInt>(b), sql::<Double>(c_)),
+        (sql::<BigInt>(d), sql::<BigInt>(e), sql::<Double>(f)),
+    ));
+    Ok(OrderStatistics {
+        query: counted,
+        grouping,
+        keep,
+    }
+    .load(conn)?)
+}
+
+/// [`Ranked`] rows from every current score of the members in the filters and scope.
+fn ranked_from_scores(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+    by: Option<GroupBy>,
+) -> Result<Vec<Ranked>, AppError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Double, Nullable, Text};
     let base = scores::table
         .inner_join(score_sets::table.inner_join(assessments::table))
         .left_join(submissions::table.on(its_submission()))
@@ -181,6 +329,9 @@ pub(super) fn group_figures(
         ),
         _ => query,
     };
+    let (named, icb) = (SCORES.named)(by);
+    let (windows, grouping, keep) = SCORES.columns(by);
+    let [a, b, c, d, e, f] = &windows;
     let counted = query.select((
         score_sets::questionnaire_version_id,
         scores::level,
@@ -189,33 +340,22 @@ pub(super) fn group_figures(
         sql::<Nullable<BigInt>>(&format!("{icb} AS group_icb")),
         scores::score,
         sql::<BigInt>("COUNT(*) AS how_many"),
-        (
-            sql::<BigInt>(&in_whole.0),
-            sql::<BigInt>(&in_whole.1),
-            sql::<Double>(&in_whole.2),
-        ),
-        (
-            sql::<BigInt>(&in_group.0),
-            sql::<BigInt>(&in_group.1),
-            sql::<Double>(&in_group.2),
-        ),
+        (sql::<BigInt>(a), sql::<BigInt>(b), sql::<Double>(c)),
+        (sql::<BigInt>(d), sql::<BigInt>(e), sql::<Double>(f)),
     ));
-    let mut keep = holds_a_rank_read("through", "how_many", "n");
-    if by.is_some() {
-        keep = format!(
-            "{keep} OR {}",
-            holds_a_rank_read("through_group", "how_many", "n_group")
-        );
-    }
-    let rows: Vec<Ranked> = OrderStatistics {
+    Ok(OrderStatistics {
         query: counted,
-        grouping: format!("{group}, scores.score"),
+        grouping,
         keep,
     }
-    .load(conn)?;
+    .load(conn)?)
+}
 
+/// The figures from the ranked rows: per version, level, item and group, the summary of the
+/// values at the ranks the method reads.
+fn gather(rows: Vec<Ranked>, by: Option<GroupBy>) -> BTreeMap<FigureKey, GroupStats> {
     let mut picked: BTreeMap<FigureKey, Gathered> = BTreeMap::new();
-    let mut gather =
+    let mut pick =
         |key: FigureKey, score: f64, how_many: i64, (through, count, sum): (i64, i64, f64)| {
             let (Ok(through), Ok(how_many), Ok(count)) = (
                 usize::try_from(through),
@@ -244,16 +384,16 @@ pub(super) fn group_figures(
                 GroupBy::Icb => Group::Icb(icb),
                 _ => Group::Named(named),
             };
-            gather(
+            pick(
                 (version, level.clone(), key.clone(), group),
                 score,
                 how_many,
                 in_group,
             );
         }
-        gather((version, level, key, Group::All), score, how_many, in_whole);
+        pick((version, level, key, Group::All), score, how_many, in_whole);
     }
-    Ok(picked
+    picked
         .into_iter()
         .filter_map(|(k, (count, sum, at))| {
             Some((
@@ -261,5 +401,5 @@ pub(super) fn group_figures(
                 stats::from_order_statistics(count, sum, |i| at.get(&i).copied())?,
             ))
         })
-        .collect())
+        .collect()
 }

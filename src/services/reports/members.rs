@@ -194,7 +194,17 @@ fn order_sql(key: SortKey, descending: bool, today: NaiveDate, icb_ranks: &str) 
         SortKey::Overall => format!("(CASE WHEN {SUBMITTED} THEN score_sets.overall_score END)"),
     };
     let direction = if descending { "DESC" } else { "ASC" };
-    format!("{value} IS NULL, {value} {direction}, lower(organisations.name), assessments.id")
+    match key {
+        // Never null: no nulls-last term, so the list by name can read the organisations'
+        // index on lower(name) in order and stop at the page's end.
+        SortKey::Name => format!("{value} {direction}, assessments.id"),
+        SortKey::Code | SortKey::Setting => {
+            format!("{value} {direction}, lower(organisations.name), assessments.id")
+        }
+        _ => format!(
+            "{value} IS NULL, {value} {direction}, lower(organisations.name), assessments.id"
+        ),
+    }
 }
 
 /// An assessment's ICB's place among the ICBs ordered by name, as SQL: `CASE

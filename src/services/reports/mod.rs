@@ -56,6 +56,7 @@ pub const ANSWERS_EXPORT_PAGE: i64 = 200;
 pub const IN_CHUNK: usize = 900;
 
 mod answer_text;
+pub mod counts;
 mod disclosure;
 mod export;
 mod figures;

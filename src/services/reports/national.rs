@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::schema::{
@@ -16,7 +16,7 @@ use crate::domain::stats::GroupStats;
 use crate::error::AppError;
 use crate::services::questionnaires::StoredVersion;
 
-use super::figures::{group_figures, Group};
+use super::figures::{counts_in, group_figures, Group};
 use super::filters::{resolve_filters, CycleRef, Filters, GroupBy, Icb, RawFilters, SortKey};
 use super::members::{
     current_score_set, icbs_by_id, its_submission, load_members, restrict, Member, Versions, Window,
@@ -78,7 +78,9 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(
 );
 
 /// Assessments in the filters (the status aside) and the scope, counted by what decides
-/// their reporting status.
+/// their reporting status. Without a name search, submitted assessments are counted from the
+/// score counts (`super::counts`: one row per group and lateness) and only the others are
+/// read from `assessments`, so no join to every cycle's submissions is needed.
 fn status_groups(
     conn: &mut DbConnection,
     filters: &Filters,
@@ -88,6 +90,9 @@ fn status_groups(
         status: None,
         ..filters.clone()
     };
+    if filters.q.is_none() {
+        return status_groups_counted(conn, &filters, scope);
+    }
     let base = assessments::table
         .inner_join(cycles::table)
         .left_join(score_sets::table.on(current_score_set()))
@@ -112,6 +117,75 @@ fn status_groups(
         ))
         .into_boxed();
     Ok(restrict!(base, &filters, scope).load(conn)?)
+}
+
+/// [`status_groups`] for filters the score counts serve.
+fn status_groups_counted(
+    conn: &mut DbConnection,
+    filters: &Filters,
+    scope: &Scope,
+) -> Result<Vec<StatusGroup>, AppError> {
+    use crate::db::schema::score_counts as c;
+    let base = assessments::table
+        .inner_join(cycles::table)
+        .filter(assessments::status.ne("submitted"))
+        .group_by((
+            assessments::questionnaire_version_id,
+            assessments::status,
+            assessments::deadline_override,
+            cycles::deadline,
+            assessments::closed_at,
+        ))
+        .select((
+            assessments::questionnaire_version_id,
+            assessments::status,
+            assessments::deadline_override,
+            cycles::deadline,
+            assessments::closed_at,
+            diesel::dsl::count_star(),
+        ))
+        .into_boxed();
+    let others: Vec<(
+        i64,
+        String,
+        Option<NaiveDate>,
+        NaiveDate,
+        Option<NaiveDateTime>,
+        i64,
+    )> = restrict!(base, filters, scope).load(conn)?;
+    let mut groups: Vec<StatusGroup> = others
+        .into_iter()
+        .map(|(version, status, over, deadline, closed, n)| {
+            (version, status, None, over, deadline, closed, n, 0)
+        })
+        .collect();
+    let Some(counted) = counts_in(filters, scope) else {
+        return Ok(groups);
+    };
+    // The deadline does not decide a submitted assessment's status (ReportStatus::of).
+    let today = Utc::now().date_naive();
+    // One row per group and lateness (a few hundred at most): summed here.
+    let rows: Vec<(i64, bool, i64)> = counted
+        .filter(c::level.eq("assessment"))
+        .select((c::questionnaire_version_id, c::late, c::how_many))
+        .load(conn)?;
+    let mut submitted: BTreeMap<(i64, bool), i64> = BTreeMap::new();
+    for (version, late, n) in rows {
+        *submitted.entry((version, late)).or_default() += n;
+    }
+    groups.extend(submitted.into_iter().map(|((version, late), n)| {
+        (
+            version,
+            "submitted".to_string(),
+            Some(late),
+            None,
+            today,
+            None,
+            n,
+            n,
+        )
+    }));
+    Ok(groups)
 }
 
 /// Submitted assessments in the filters and scope with accepted sections: (version, how

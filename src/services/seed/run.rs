@@ -280,6 +280,10 @@ pub fn seed(
             counts.add(&written);
             progress.update(c + 1, end);
         }
+        // Score sets went in directly, so the group figures' counts are made from them.
+        if let Some(&cycle_id) = setup.cycle_ids.get(c) {
+            db.write_blocking(|conn| crate::services::reports::counts::rebuild(conn, cycle_id))?;
+        }
         summary.assessments += counts.submitted + counts.in_progress + counts.not_started;
         summary.submitted += counts.submitted;
         summary.in_progress += counts.in_progress;
