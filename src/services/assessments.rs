@@ -223,9 +223,6 @@ pub struct Conflict {
     pub changed_by: Option<String>,
 }
 
-/// The statuses in which answers may change and the assessment may be submitted.
-const OPEN_STATUSES: [&str; 3] = ["not_started", "in_progress", "reopened"];
-
 /// What is stored for one question now, read in the caller's transaction: a statement of its
 /// own, so on PostgreSQL it sees the change that made a guarded write miss.
 fn conflict_now(
@@ -349,17 +346,15 @@ pub fn save_loaded(
         // counted and becomes a conflict showing what is stored now. No history row or audit
         // entry is written for a change that did not happen.
         let written = match (&new_json, current) {
-            (Some(v), Some(_)) => {
-                diesel::update(target.filter(answers::revision.eq(current_revision)))
-                    .set((
-                        answers::value.eq(v),
-                        answers::revision.eq(new_revision),
-                        answers::carried_forward.eq(false),
-                        answers::updated_by.eq(actor.user_id),
-                        answers::updated_at.eq(now),
-                    ))
-                    .execute(conn)?
+            (Some(v), Some(_)) => crate::services::saving::ChangeAnswer {
+                assessment_id,
+                question_key: &change.key,
+                seen_revision: current_revision,
+                value: v,
+                updated_by: actor.user_id,
+                updated_at: now,
             }
+            .execute(conn)?,
             // The unique key (assessment, question) decides between two first answers; the
             // loser's insert does nothing (on PostgreSQL after waiting for the winner to
             // commit) instead of failing the transaction.
@@ -421,27 +416,15 @@ pub fn save_loaded(
         // Guarded on the assessment still being open: a submission that committed since the
         // load makes this match no row, and the whole save is refused (rolled back) rather
         // than changing answers after they were scored.
-        let open = diesel::update(
-            assessments::table
-                .find(assessment_id)
-                .filter(assessments::status.eq_any(OPEN_STATUSES))
-                .filter(assessments::closed_at.is_null()),
-        )
-        .set((
-            assessments::revision.eq(assessments::revision + 1),
-            assessments::updated_at.eq(now),
-        ))
+        // One statement: the revision, and "not started" becomes "in progress".
+        let open = crate::services::saving::TouchOpenAssessment {
+            assessment_id,
+            updated_at: now,
+        }
         .execute(conn)?;
         if open != 1 {
             return Err(closed_or(conn, assessment_id, submitted_meanwhile())?);
         }
-        diesel::update(
-            assessments::table
-                .find(assessment_id)
-                .filter(assessments::status.eq("not_started")),
-        )
-        .set(assessments::status.eq("in_progress"))
-        .execute(conn)?;
         if loaded.row.status == "reopened" {
             // An auditor's acceptance describes the answers it saw (docs/review.md).
             crate::services::review::answers_changed(conn, loaded, &outcome.saved)?;

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod reports;
 pub mod retention;
 pub mod review;
+pub mod saving;
 pub mod sections;
 pub mod seed;
 pub mod workbook;

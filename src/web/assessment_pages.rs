@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,7 +17,7 @@ use crate::domain::{next_band, scoring, visibility, Answers, FieldError, Questio
 use crate::error::AppError;
 use crate::services::assessments::{self, Change, Loaded, SignOff};
 use crate::services::auth::roles::Action;
-use crate::web::auth::Authenticated;
+use crate::web::auth::{Authenticated, SessionCookie};
 use crate::web::{charts, page, questions, AppState};
 
 pub fn base(id: i64) -> String {
@@ -493,6 +493,8 @@ fn changes_from_form(
 /// What a saved form leaves: the assessment as it was loaded (in the saving transaction), the
 /// outcome, the fields that could not be read, and what was typed.
 struct FormSave {
+    /// Who saved, as the session lookup in the saving transaction found them.
+    auth: Authenticated,
     before: Loaded,
     outcome: assessments::SaveOutcome,
     changes: Vec<Change>,
@@ -500,29 +502,32 @@ struct FormSave {
     submitted: BTreeMap<String, Vec<String>>,
 }
 
-/// Load, authorise and save a form's answers in one transaction: one load and one pooled
-/// connection per save (autosave is the service's busiest request). Valid answers are saved
-/// even when another field has an error, so nothing the person typed is lost.
+/// Look the session up, check the form's CSRF token, load, authorise and save the form's
+/// answers in one transaction: one pooled connection per save, the session's included
+/// (autosave is the service's busiest request). Valid answers are saved even when another
+/// field has an error, so nothing the person typed is lost.
 async fn save_form(
     state: &AppState,
-    auth: &Authenticated,
+    req: &HttpRequest,
+    cookie: SessionCookie,
     id: i64,
     pairs: Vec<(String, String)>,
 ) -> Result<FormSave, AppError> {
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map_or("", |(_, v)| v.as_str());
-    auth.check_csrf(csrf)?;
-    let auth = auth.clone();
-    state
+    let saved = state
         .db
         .write(move |conn| {
+            let auth = cookie.authenticate(conn)?;
+            let csrf = pairs
+                .iter()
+                .find(|(k, _)| k == "csrf_token")
+                .map_or("", |(_, v)| v.as_str());
+            auth.check_csrf(csrf)?;
             let before = assessments::load(conn, id)?;
             auth.require(Action::Answer(before.row.organisation_id))?;
             let (changes, errors, submitted) = changes_from_form(&before, &pairs);
             let outcome = assessments::save_loaded(conn, &auth.actor(), &before, &changes)?;
             Ok(FormSave {
+                auth,
                 before,
                 outcome,
                 changes,
@@ -530,12 +535,16 @@ async fn save_form(
                 submitted,
             })
         })
-        .await
+        .await?;
+    actix_web::HttpMessage::extensions_mut(req)
+        .insert(crate::web::observe::LoggedUser(saved.auth.user.id));
+    Ok(saved)
 }
 
 pub async fn save_domain(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    req: HttpRequest,
+    cookie: SessionCookie,
     path: web::Path<(i64, String)>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
@@ -543,12 +552,13 @@ pub async fn save_domain(
     let pairs = keep_mine(form.into_inner());
     let wants_continue = pairs.iter().any(|(k, v)| k == "action" && v == "continue");
     let FormSave {
+        auth,
         before,
         outcome,
         errors,
         submitted,
         ..
-    } = save_form(&state, &auth, id, pairs).await?;
+    } = save_form(&state, &req, cookie, id, pairs).await?;
     let visible_before = visibility::visible(before.questionnaire(), &before.answers());
     let reloaded = state
         .db
@@ -599,7 +609,8 @@ pub async fn save_domain(
 /// conflict when someone else changed an answer first.
 pub async fn autosave(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    req: HttpRequest,
+    cookie: SessionCookie,
     path: web::Path<i64>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
@@ -610,7 +621,8 @@ pub async fn autosave(
         changes,
         errors,
         submitted,
-    } = save_form(&state, &auth, id, form.into_inner()).await?;
+        ..
+    } = save_form(&state, &req, cookie, id, form.into_inner()).await?;
     let after = after_save(&before, &outcome, &changes);
     let shown = shown_after(&before, &after);
     if let Some(c) = outcome.conflicts.first() {

@@ -14,6 +14,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{Duration, Utc};
 
 use crate::crypto;
+use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::audit::Actor;
 use crate::services::auth::roles::Action;
@@ -224,6 +225,51 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move { authenticate(req).await?.ok_or(AppError::Unauthenticated) })
+    }
+}
+
+/// A request's session cookie and what looking it up needs, read without the database, so a
+/// handler can look the session up on the connection it does its own work on: autosave, the
+/// busiest request, then takes one pooled connection per save instead of two (issue 21).
+/// [`SessionCookie::authenticate`] applies exactly the rules of [`Authenticated`].
+pub struct SessionCookie {
+    token: Option<String>,
+    idle_minutes: i64,
+    ip: Option<String>,
+}
+
+impl FromRequest for SessionCookie {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(state(req).map(|state| SessionCookie {
+            token: req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()),
+            idle_minutes: state.settings.session_idle_minutes,
+            ip: client_ip(req),
+        }))
+    }
+}
+
+impl SessionCookie {
+    /// The signed-in person, looked up on `conn` (a writing transaction: the idle timer is
+    /// refreshed in it when due), or `Unauthenticated`.
+    pub fn authenticate(&self, conn: &mut DbConnection) -> Result<Authenticated, AppError> {
+        let token = self.token.as_deref().ok_or(AppError::Unauthenticated)?;
+        let live = session::lookup(conn, token, self.idle_minutes)?
+            .filter(|live| live.stage == session::Stage::Full)
+            .ok_or(AppError::Unauthenticated)?;
+        if live.touch_due {
+            session::touch(conn, live.session_id, Utc::now().naive_utc())?;
+        }
+        Ok(Authenticated {
+            user: live.user,
+            session_id: live.session_id,
+            csrf_token: live.csrf_token,
+            ip: self.ip.clone(),
+            authenticated_at: live.authenticated_at,
+            has_places: live.has_places,
+        })
     }
 }
 

@@ -192,9 +192,13 @@ pub fn lookup(
         Option<(i64, i64, String)>,
         bool,
     );
+    // Any one membership of the account, for `has_places` (a join, not an `EXISTS` written
+    // as SQL text, so the statement stays cacheable: it is prepared once per connection).
+    let any = diesel::alias!(memberships as any_membership);
     let found: Option<Row> = sessions::table
         .inner_join(users::table)
         .left_join(memberships::table)
+        .left_join(any.on(any.field(memberships::user_id).eq(users::id)))
         .filter(sessions::token_hash.eq(crypto::digest(token)))
         .filter(sessions::expires_at.gt(now))
         .filter(sessions::last_seen_at.gt(now - Duration::minutes(idle_minutes)))
@@ -214,11 +218,7 @@ pub fn lookup(
                 memberships::role,
             )
                 .nullable(),
-            // Correlated on the account, which diesel's typed subqueries cannot name; the
-            // unique key (user_id, organisation_id) answers it from the index.
-            diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id)",
-            ),
+            any.field(memberships::id).nullable().is_not_null(),
         ))
         .first(conn)
         .optional()?;
