@@ -18,7 +18,8 @@ use crate::domain::next_band;
 use crate::domain::questionnaire::tests::EXAMPLE;
 use crate::domain::questionnaire::{
     load, to_json, to_yaml, Band, ChecklistLevel, CondValue, Condition, Criterion, Domain, Level,
-    MultiOption, NumberBand, Pillar, Question, QuestionKind, Questionnaire, Scale, SingleOption,
+    MultiOption, NumberBand, Pillar, Question, QuestionIndex, QuestionKind, Questionnaire, Scale,
+    SingleOption,
 };
 use crate::domain::scoring::{raw_score, round_display, score, Assessment};
 use crate::domain::visibility::visible;
@@ -388,6 +389,7 @@ fn questionnaire(seed: u64) -> Questionnaire {
                 weight: rng.positive(),
             })
             .collect(),
+        index: QuestionIndex::new(&domains),
         domains,
     }
 }
@@ -481,6 +483,24 @@ fn referenced(q: &Questionnaire) -> Vec<String> {
         .collect()
 }
 
+/// Renames the questions a condition refers to.
+fn rename_references(condition: &mut Condition, new_key: &impl Fn(&str) -> String) {
+    match condition {
+        Condition::Equals { question, .. }
+        | Condition::In { question, .. }
+        | Condition::Includes { question, .. }
+        | Condition::AtLeast { question, .. }
+        | Condition::AtMost { question, .. }
+        | Condition::Answered { question } => *question = new_key(question),
+        Condition::All(items) | Condition::Any(items) => {
+            for item in items {
+                rename_references(item, new_key);
+            }
+        }
+        Condition::Not(inner) => rename_references(inner, new_key),
+    }
+}
+
 fn example() -> Questionnaire {
     load(EXAMPLE.as_bytes()).unwrap()
 }
@@ -570,6 +590,56 @@ proptest! {
             changed.remove(&question.key);
             prop_assert_eq!(&score(&q, &changed), &report);
         }
+    }
+
+    /// The question index (issue 21) is a cache: a model without one, with another model's,
+    /// or whose keys or conditions changed after it was indexed scores as if it had just
+    /// been indexed.
+    #[test]
+    fn the_question_index_never_changes_a_result(seed in any::<u64>(), answer_seed in any::<u64>()) {
+        let q = subject(seed);
+        let given = answers(&q, answer_seed);
+        let report = score(&q, &given);
+        let mut unindexed = q.clone();
+        unindexed.index = QuestionIndex::default();
+        prop_assert_eq!(&score(&unindexed, &given), &report);
+        let mut foreign = q.clone();
+        foreign.index = subject(seed ^ 1).index;
+        prop_assert_eq!(&score(&foreign, &given), &report);
+
+        // Every key renamed so that their order is reversed, the index left as it was.
+        let keys: Vec<String> = q.questions().map(|(_, x)| x.key.clone()).collect();
+        let new_key = |key: &str| {
+            keys.iter()
+                .position(|k| k == key)
+                .map_or_else(|| key.to_string(), |i| format!("r{:04}", keys.len() - i))
+        };
+        let mut renamed = q.clone();
+        for question in renamed.domains.iter_mut().flat_map(|d| d.questions.iter_mut()) {
+            question.key = new_key(&question.key);
+            if let Some(condition) = &mut question.show_if {
+                rename_references(condition, &new_key);
+            }
+        }
+        let renamed_answers: Answers = given
+            .iter()
+            .map(|(key, a)| (new_key(key), a.clone()))
+            .collect();
+        let stale = score(&renamed, &renamed_answers);
+        renamed.index = QuestionIndex::new(&renamed.domains);
+        prop_assert_eq!(&stale, &score(&renamed, &renamed_answers));
+        prop_assert_eq!(scores(&stale), scores(&report));
+
+        // Every condition pointed at the first question, the index left as it was.
+        let mut repointed = q.clone();
+        for question in repointed.domains.iter_mut().flat_map(|d| d.questions.iter_mut()) {
+            if let Some(condition) = &mut question.show_if {
+                rename_references(condition, &|_: &str| keys[0].clone());
+            }
+        }
+        let stale = score(&repointed, &given);
+        repointed.index = QuestionIndex::new(&repointed.domains);
+        prop_assert_eq!(&stale, &score(&repointed, &given));
     }
 
     #[test]

@@ -4,14 +4,24 @@
 //! been checked by then, so scoring, visibility and the web pages can trust what they are
 //! given ("parse, don't validate"). [`to_yaml`] and [`to_json`] write a model back in the
 //! same format, and loading what they write gives the same model.
+//!
+//! The model also carries a [`QuestionIndex`], built by the loader: the questions sorted by
+//! key and where each question a condition names sits. Scoring is the hot path (issue 21)
+//! and without it every assessment looked each question up by key in the answers and
+//! rebuilt a map of the questions conditions name. It is derived data, so it takes no part
+//! in equality and is never written out; because the fields are public and a model can be
+//! changed after loading, its users check it against the model as they go and index the
+//! model afresh when it does not fit, so a stale index costs time, never a wrong result.
 
 pub mod authoring;
 mod export;
+pub(crate) mod index;
 mod loader;
 #[cfg(test)]
 mod loader_tests;
 
 pub use export::{to_json, to_yaml};
+pub use index::QuestionIndex;
 pub use loader::{load, load_with_warnings, MAX_DEFINITION_BYTES};
 
 /// A question set: one version of a questionnaire family.
@@ -28,6 +38,8 @@ pub struct Questionnaire {
     pub bands: Vec<Band>,
     pub pillars: Vec<Pillar>,
     pub domains: Vec<Domain>,
+    /// Lookups derived from `domains` for scoring; see the module documentation.
+    pub index: QuestionIndex,
 }
 
 /// The range in which domain, pillar and overall scores are reported.

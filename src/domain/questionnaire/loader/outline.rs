@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::reader::{at, idx, is_version, list_words, Fields, Reader};
 use super::{DOMAIN_FIELDS, MAX_TITLE_CHARS, PILLAR_FIELDS, TOP_FIELDS};
 use crate::domain::document::Node;
-use crate::domain::questionnaire::{Band, Domain, Pillar, Questionnaire, Scale};
+use crate::domain::questionnaire::{Band, Domain, Pillar, QuestionIndex, Questionnaire, Scale};
 use crate::domain::{did_you_mean, plain_number};
 
 impl Reader {
@@ -56,6 +56,7 @@ impl Reader {
         self.check_pillar_links(&pillars, &domains, &f);
 
         Some(Questionnaire {
+            index: QuestionIndex::new(&domains),
             format,
             key,
             version,
