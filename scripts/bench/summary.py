@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarise one run of scripts/bench/run (the folder it wrote) as a Markdown table, with each
-figure beside the benchmark issue's target."""
+figure beside the target of issue 21 (each a ratio to its reference in the same run where
+there is one: pgbench for autosave, PostgreSQL's COPY for the exports)."""
 import json
 import re
 import sys
@@ -27,38 +28,44 @@ if pool_file.exists():
 
 a = http["1_autosave"]
 row("autosave, requests/s at concurrency 64", f"{a['per_second']:.0f} ({a['errors']} errors)",
-    f"at least half of pgbench's {tps:.0f}/s", a["per_second"] >= tps / 2 and a["errors"] == 0)
-row("autosave as a share of pgbench's rate", f"{a['per_second'] / tps:.0%}", "at least 50%", a["per_second"] >= tps / 2)
+    f"(pgbench at 64: {tps:.0f}/s)", a["errors"] == 0)
+row("autosave as a share of pgbench at 64 connections", f"{a['per_second'] / tps:.0%}", "(reference)", True)
 if pool_tps:
     row(f"autosave as a share of pgbench at the pool's {pool_clients} connections ({pool_tps:.0f}/s)",
-        f"{a['per_second'] / pool_tps:.0%}", "at least 50%", a["per_second"] >= pool_tps / 2)
-row("autosave at capacity (64 in flight): p50 / p99", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms", "p99 under 50 ms", a["p99_ms"] < 50)
+        f"{a['per_second'] / pool_tps:.0%}", "at least 80%", a["per_second"] >= 0.8 * pool_tps)
+row("autosave at capacity (64 in flight): p50 / p99", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms", "(capacity)", a["errors"] == 0)
 h = http.get("1_autosave_half_capacity")
 if h:
-    row("autosave at half that rate (paced, 64 people): p50 / p99", f"{h['p50_ms']:.1f} / {h['p99_ms']:.1f} ms at {h['per_second']:.0f}/s", "p99 under 50 ms", h["p99_ms"] < 50 and h["errors"] == 0)
-d = http["2_domain_page"]
-row("domain page, requests/s; p50 / p99", f"{d['per_second']:.0f}; {d['p50_ms']:.1f} / {d['p99_ms']:.1f} ms", "(no target)", d["errors"] == 0)
-s = http["3_submit"]
-row("submit and score, per second; p50 / p99", f"{s['per_second']:.0f} ({s['requests']} submissions, {s['errors']} errors); {s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms", "(no target)", s["errors"] == 0)
-n = http["4_national_view"]
-row("national view p50 / p99", f"{n['p50_ms']:.0f} / {n['p99_ms']:.0f} ms", "under 300 ms", n["p99_ms"] < 300 and n["errors"] == 0)
+    row("autosave at half capacity (paced, 64 people): p50 / p99", f"{h['p50_ms']:.1f} / {h['p99_ms']:.1f} ms at {h['per_second']:.0f}/s", "p99 under 25 ms", h["p99_ms"] < 25 and h["errors"] == 0)
+d = http.get("2_domain_page")
+if d:
+    row("domain page, requests/s; p50 / p99", f"{d['per_second']:.0f}; {d['p50_ms']:.1f} / {d['p99_ms']:.1f} ms", "(no target)", d["errors"] == 0)
+s = http.get("3_submit")
+if s:
+    row("submit and score, per second; p50 / p99", f"{s['per_second']:.0f} ({s['requests']} submissions, {s['errors']} errors); {s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms", "(no target)", s["errors"] == 0)
 for key, what, target in [
-    ("4_national_view_closed_cycle", "national view, a closed cycle (every organisation submitted or late)", 300),
-    ("4_national_view_by_icb", "national view broken down by ICB", None),
-    ("4_organisation_report", "an organisation's report (peers nationally, in its ICB and region)", None),
-    ("4_trends", "year on year, every cycle", None),
+    ("4_national_view", "national view, open cycle, one auditor", 150),
+    ("4_national_view_8_auditors", "national view, 8 auditors at once", 500),
+    ("4_national_view_closed_cycle", "national view, a closed cycle", 250),
+    ("4_national_view_by_icb", "national view broken down by ICB", 250),
+    ("4_organisation_report", "an organisation's report (peers nationally, in its ICB and region)", 250),
+    ("4_trends", "year on year, every cycle", 250),
 ]:
     r = http.get(key)
     if r:
         row(f"{what}: p50 / p99", f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms",
-            f"under {target} ms" if target else "(no target)",
-            r["errors"] == 0 and (target is None or r["p99_ms"] < target))
-for e in http["4_exports"]:
+            f"p99 under {target} ms", r["errors"] == 0 and r["p99_ms"] < target)
+copy = out / "copy.txt"
+copies = [float(t) / 1000 for t in re.findall(r"Time: ([0-9.]+) ms", copy.read_text())] if copy.exists() else []
+for i, e in enumerate(http.get("4_exports", [])):
     name = e["url"].rsplit("/", 1)[-1]
     if "error" in e:
         row(f"export {name}", e["error"], "streamed", False)
+    elif i < len(copies):
+        ratio = e["seconds"] / copies[i]
+        row(f"export {name}", f"{e['bytes'] / 1e6:.0f} MB in {e['seconds']:.1f} s (first byte {e['first_byte_ms']:.0f} ms); COPY of the same rows {copies[i]:.1f} s: {ratio:.1f}x", "within 2x of COPY", ratio <= 2)
     else:
-        row(f"export {name}", f"{e['bytes'] / 1e6:.0f} MB in {e['seconds']:.1f} s (first byte {e['first_byte_ms']:.0f} ms)", "bounded memory", True)
+        row(f"export {name}", f"{e['bytes'] / 1e6:.0f} MB in {e['seconds']:.1f} s (first byte {e['first_byte_ms']:.0f} ms)", "within 2x of COPY", False)
 m = http.get("6_server_memory_kb")
 if m:
     peak = max(m["peak_rss_by_phase"].values())
@@ -71,11 +78,20 @@ if scoring.exists():
     if match:
         value, unit = float(match.group(1)), match.group(2)
         micros = value * {"ns": 1e-3, "µs": 1, "us": 1, "ms": 1e3}[unit]
-        row("scoring core, 100-question assessments per second per core", f"{1e6 / micros:,.0f}", "over 100,000", 1e6 / micros > 100_000)
+        row("scoring core, 100-question assessments per second per core", f"{1e6 / micros:,.0f}", "over 200,000", 1e6 / micros > 200_000)
 
 instructions = out / "scoring_instructions.txt"
 if instructions.exists():
     row("scoring core, instructions per 100-question assessment (callgrind)", instructions.read_text().split()[0], "(stable across runs)", True)
+
+seed = out / "seed.json"
+if seed.exists():
+    sd = json.loads(seed.read_text())
+    row("`dma demo seed`", f"{sd['seconds']:.1f} s for {sd['organisations']:,} organisations, {len(sd['cycles'])} cycles ({sd['answers']:,} answers, {sd['scores']:,} scores)", "(recorded)", True)
+sched = out / "scheduler.txt"
+if sched.exists():
+    secs = float(sched.read_text().split()[0])
+    row("scheduler's first pass (queues \"cycle opened\" to every approver)", f"{secs:.1f} s", "under 10 s", secs < 10)
 
 print(f"pgbench: {tps:.0f} transactions/s" + (f", latency average {pg_latency.group(1)} ms" if pg_latency else ""))
 print()
