@@ -346,11 +346,107 @@ fn in_transaction<T>(
 /// [`Db::read`] hands out a connection that cannot write.
 #[derive(Clone)]
 pub struct Db {
+    url: DatabaseUrl,
     readers: DbPool,
     writer: DbPool,
     backend: Backend,
     sqlite_writer: Arc<std::sync::Mutex<()>>,
     outage: Outage,
+}
+
+/// Where a [`Db::read_cancellable`] is: its request side and its blocking side share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ticket {
+    Waiting,
+    /// Running on the connection of this PostgreSQL backend (`None` on SQLite).
+    Running(Option<i32>),
+    Finished,
+    Abandoned,
+}
+
+type SharedTicket = Arc<std::sync::Mutex<Ticket>>;
+
+impl Ticket {
+    fn lock(ticket: &SharedTicket) -> std::sync::MutexGuard<'_, Ticket> {
+        ticket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Mark the work started, unless its request was abandoned first.
+    fn start(ticket: &SharedTicket, pid: Option<i32>) -> bool {
+        let mut t = Ticket::lock(ticket);
+        if *t == Ticket::Abandoned {
+            return false;
+        }
+        *t = Ticket::Running(pid);
+        true
+    }
+
+    fn finish(ticket: &SharedTicket) {
+        *Ticket::lock(ticket) = Ticket::Finished;
+    }
+}
+
+/// Dropped with the request's future: abandons the read it was waiting for.
+struct Abandon {
+    ticket: SharedTicket,
+    /// The cancel goes over a connection of its own: the pool may be exhausted by the very
+    /// reads being abandoned.
+    url: DatabaseUrl,
+}
+
+impl Abandon {
+    /// The read returned: nothing to abandon.
+    fn disarm(self) {
+        *Ticket::lock(&self.ticket) = Ticket::Finished;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        let mut t = Ticket::lock(&self.ticket);
+        match *t {
+            Ticket::Waiting => *t = Ticket::Abandoned,
+            Ticket::Running(Some(pid)) => {
+                *t = Ticket::Abandoned;
+                drop(t);
+                // The cancel needs a connection, so it is sent from a thread of its own; it
+                // holds the ticket while it sends, and the read marks itself finished under
+                // the same lock before its connection returns to the pool, so the cancel
+                // reaches this read's statement or, if it has just ended, an idle backend,
+                // which ignores it, and never the connection's next user.
+                let (ticket, url) = (self.ticket.clone(), self.url.clone());
+                std::thread::spawn(move || {
+                    let t = Ticket::lock(&ticket);
+                    if *t != Ticket::Abandoned {
+                        return;
+                    }
+                    if let Ok(DbConnection::Pg(mut pg)) = open(&url, Access::ReadWrite) {
+                        let cancelled = diesel::RunQueryDsl::execute(
+                            diesel::sql_query(format!("SELECT pg_cancel_backend({pid})")),
+                            &mut pg,
+                        );
+                        tracing::debug!(pid, ok = cancelled.is_ok(), "cancelled an abandoned read");
+                    }
+                    drop(t);
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The PostgreSQL backend serving `conn`.
+fn backend_pid(conn: &mut PgConnection) -> Result<i32, AppError> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let row: Pid =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("SELECT pg_backend_pid() AS pid"), conn)?;
+    Ok(row.pid)
 }
 
 fn pool(url: &DatabaseUrl, access: Access, size: u32, outage: &Outage) -> Result<DbPool, AppError> {
@@ -390,6 +486,7 @@ impl Db {
             ),
         };
         Ok(Db {
+            url: url.clone(),
             readers,
             writer,
             backend: url.backend(),
@@ -432,6 +529,45 @@ impl Db {
             )
         })
         .await?
+    }
+
+    /// [`Db::read`] for long reads (the report pages): when the request's future is dropped
+    /// before the work ends (the client went away: the server does not allow half-closed
+    /// connections, so a closed client connection drops its request), work not yet started
+    /// never starts, and on PostgreSQL a statement running is cancelled
+    /// (`pg_cancel_backend`), so a page nobody waits for stops costing the database (issue
+    /// 21). Costs one round trip (`pg_backend_pid()`) more than `read`.
+    pub async fn read_cancellable<F, T>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ticket = Arc::new(std::sync::Mutex::new(Ticket::Waiting));
+        let abandon = Abandon {
+            ticket: ticket.clone(),
+            url: self.url.clone(),
+        };
+        let pool = self.readers.clone();
+        let outage = self.outage.clone();
+        let result = actix_web::web::block(move || {
+            outage.watch(pool.get().map_err(AppError::from).and_then(|mut conn| {
+                let pid = match &mut *conn {
+                    DbConnection::Pg(pg) => Some(backend_pid(pg)?),
+                    DbConnection::Sqlite(_) => None,
+                };
+                if !Ticket::start(&ticket, pid) {
+                    return Err(AppError::Unavailable("the request was abandoned".into()));
+                }
+                let result = f(&mut conn);
+                // Before the connection goes back to the pool: from here a cancel would
+                // reach whoever uses it next, so the canceller checks this under the lock.
+                Ticket::finish(&ticket);
+                result
+            }))
+        })
+        .await;
+        abandon.disarm();
+        result?
     }
 
     /// Run work that changes data, in one transaction, on the blocking pool.

@@ -564,7 +564,6 @@ pub fn submit(
         &report,
         now,
     )?;
-    crate::services::reports::counts::submitted(conn, assessment_id)?;
     audit::record(
         conn,
         actor,
@@ -575,6 +574,9 @@ pub fn submit(
             })),
     )?;
     crate::services::notifications::submission_receipt(conn, notifier, assessment_id, now)?;
+    // Last, so the group rows it updates (shared by every submission in the same groups) are
+    // locked only until the commit that follows.
+    crate::services::reports::counts::submitted(conn, assessment_id)?;
     Ok(Submitted {
         reference,
         overall: report.overall.score,

@@ -502,6 +502,9 @@ impl Application {
         })
         .workers(workers)
         .worker_max_blocking_threads(blocking_threads)
+        // A client that closes its connection has gone: its request is dropped (and with it
+        // any long read, `Db::read_cancellable`) rather than finished for nobody.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(30)
         .listen(listener)?
         .run();

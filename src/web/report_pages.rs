@@ -276,9 +276,9 @@ pub async fn national(
     let (f, s2) = (filters.clone(), s.clone());
     let figures = state
         .db
-        .read(move |conn| reports::national(conn, &f, &s2, by));
+        .read_cancellable(move |conn| reports::national(conn, &f, &s2, by));
     let f = filters.clone();
-    let rest = state.db.read(move |conn| {
+    let rest = state.db.read_cancellable(move |conn| {
         let options = reports::options(conn, &s)?;
         let listing = reports::list(
             conn,
@@ -669,7 +669,7 @@ pub async fn organisation(
     let raw = raw.into_inner();
     let outcome = state
         .db
-        .read(move |conn| {
+        .read_cancellable(move |conn| {
             // The same checks as the list's filters: a cycle by id or label, a known setting.
             let filters = reports::resolve_filters(
                 conn,
@@ -965,7 +965,7 @@ pub async fn trends(
     let s = scope.clone();
     let (filters, options, (trends, plans), scope_text) = state
         .db
-        .read(move |conn| {
+        .read_cancellable(move |conn| {
             let filters = reports::resolve_filters(conn, &raw)?;
             let options = reports::options(conn, &s)?;
             let trends = reports::trends(conn, &filters, &s, comparable_only)?;

@@ -133,3 +133,82 @@ fn the_audit_log_is_append_only() {
         assert_eq!(n, 1, "[{backend}]");
     }
 }
+
+/// Issue 21: a long read whose request went away (its future dropped, as actix drops a request
+/// whose client closed the connection) stops. With a pool of one connection, a second read
+/// waiting behind a first is abandoned and never runs, on both backends; on PostgreSQL a read
+/// already running (`pg_sleep(30)`) is cancelled within seconds, and its connection serves
+/// the next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_read_never_starts_and_a_running_one_is_cancelled() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    for backend in backends() {
+        let test_db = TestDb::new(backend);
+        let db = dma::db::Db::connect(&test_db.url, 1).unwrap();
+        db.migrate().await.unwrap();
+
+        // A first read holds the only connection for a second; a second waits behind it and
+        // is abandoned after 200 ms.
+        let holder = db.clone();
+        let first = tokio::spawn(async move {
+            holder
+                .read_cancellable(|_conn| {
+                    std::thread::sleep(Duration::from_secs(1));
+                    Ok(())
+                })
+                .await
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let second = db.read_cancellable(move |_conn| {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let abandoned = tokio::time::timeout(Duration::from_millis(200), second).await;
+        assert!(abandoned.is_err(), "[{backend}] the second read waited");
+        first.await.unwrap().unwrap();
+        db.read(|_conn| Ok(())).await.unwrap();
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "[{backend}] an abandoned read that had not started must never run"
+        );
+
+        if backend == dma::db::Backend::Postgres {
+            let ended = Arc::new(AtomicBool::new(false));
+            let flag = ended.clone();
+            let sleeping = db.read_cancellable(move |conn| {
+                let r = conn.batch_execute("SELECT pg_sleep(30)");
+                flag.store(true, Ordering::SeqCst);
+                r.map_err(Into::into)
+            });
+            let started = Instant::now();
+            let abandoned = tokio::time::timeout(Duration::from_millis(500), sleeping).await;
+            assert!(abandoned.is_err(), "the sleeping read was still running");
+            while !ended.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10) && ended.load(Ordering::SeqCst),
+                "the abandoned statement must be cancelled, not left to run its 30 s"
+            );
+            // The connection is whole: the next read on the pool of one works.
+            let answer: i64 = db
+                .read(|conn| {
+                    #[derive(QueryableByName)]
+                    struct One {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    let one: One =
+                        diesel::sql_query("SELECT CAST(1 AS BIGINT) AS n").get_result(conn)?;
+                    Ok(one.n)
+                })
+                .await
+                .unwrap();
+            assert_eq!(answer, 1);
+        }
+    }
+}

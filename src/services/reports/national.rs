@@ -119,6 +119,16 @@ fn status_groups(
     Ok(restrict!(base, &filters, scope).load(conn)?)
 }
 
+/// `version id, status, deadline override, cycle deadline, closed at, assessments`.
+type Unsubmitted = (
+    i64,
+    String,
+    Option<NaiveDate>,
+    NaiveDate,
+    Option<NaiveDateTime>,
+    i64,
+);
+
 /// [`status_groups`] for filters the score counts serve.
 fn status_groups_counted(
     conn: &mut DbConnection,
@@ -145,14 +155,7 @@ fn status_groups_counted(
             diesel::dsl::count_star(),
         ))
         .into_boxed();
-    let others: Vec<(
-        i64,
-        String,
-        Option<NaiveDate>,
-        NaiveDate,
-        Option<NaiveDateTime>,
-        i64,
-    )> = restrict!(base, filters, scope).load(conn)?;
+    let others: Vec<Unsubmitted> = restrict!(base, filters, scope).load(conn)?;
     let mut groups: Vec<StatusGroup> = others
         .into_iter()
         .map(|(version, status, over, deadline, closed, n)| {

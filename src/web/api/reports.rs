@@ -158,7 +158,7 @@ pub async fn benchmarks(
     let raw = filters.raw();
     let (cycle, view) = state
         .db
-        .read(move |conn| {
+        .read_cancellable(move |conn| {
             let filters = reports::resolve_view_filters(conn, &raw)?;
             let view = reports::national(conn, &filters, &scope, by)?;
             Ok((filters.cycle, view))
@@ -265,7 +265,7 @@ pub async fn progress(
     let raw = filters.raw();
     let (checked, total, rows) = state
         .db
-        .read(move |conn| {
+        .read_cancellable(move |conn| {
             let checked = reports::resolve_view_filters(conn, &raw)?;
             let total = reports::count_members(conn, &checked, &scope)?;
             let listing = reports::list(
