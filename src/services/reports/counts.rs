@@ -94,8 +94,7 @@ pub fn rebuild(conn: &mut DbConnection, cycle_id: i64) -> Result<usize, AppError
     })
 }
 
-/// Every non-zero count of a cycle, in key order: what [`rebuild`] would write. For the
-/// check that the maintained counts are exact.
+/// One row of `score_counts`: the key columns, then the count.
 pub type CountRow = (
     i64,
     i64,
@@ -109,6 +108,8 @@ pub type CountRow = (
     i64,
 );
 
+/// Every non-zero count of a cycle, in key order: what [`rebuild`] would write. For the
+/// check that the maintained counts are exact.
 pub fn of_cycle(conn: &mut DbConnection, cycle_id: i64) -> Result<Vec<CountRow>, AppError> {
     use crate::db::schema::score_counts::dsl as c;
     use diesel::prelude::*;
@@ -125,17 +126,6 @@ pub fn of_cycle(conn: &mut DbConnection, cycle_id: i64) -> Result<Vec<CountRow>,
             c::item_key,
             c::score,
         ))
-        .select((
-            c::cycle_id,
-            c::questionnaire_version_id,
-            c::setting,
-            c::region,
-            c::icb_id,
-            c::late,
-            c::level,
-            c::item_key,
-            c::score,
-            c::how_many,
-        ))
+        .select(crate::db::schema::score_counts::all_columns)
         .load(conn)?)
 }
