@@ -1042,22 +1042,42 @@ async fn run_export(
     if !send_all(&tx, first).await {
         return Ok(());
     }
-    let mut cursor = reports::ExportCursor::default();
-    loop {
+    // Two stages at once: while one page's rows are written in the format (a blocking
+    // thread), the next page is read and made into rows (a database connection), so the
+    // export takes about the longer of the two rather than their sum. At most two pages are
+    // held.
+    let fetch = |cursor: reports::ExportCursor| {
         let (f, s) = (filters.clone(), scope.clone());
-        let (next, w, bytes) = db
-            .read(move |conn| {
-                let (mut cursor, mut writer) = (cursor, writer);
-                let rows = reports::next_rows(conn, &f, &s, kind, &mut cursor)?;
-                let bytes = writer.rows(&rows)?;
-                Ok((cursor, writer, bytes))
+        db.read(move |conn| {
+            let mut cursor = cursor;
+            let rows = reports::next_rows(conn, &f, &s, kind, &mut cursor)?;
+            Ok((cursor, rows))
+        })
+    };
+    let (mut cursor, mut rows) = fetch(reports::ExportCursor::default()).await?;
+    loop {
+        let finished = cursor.finished;
+        let page = std::mem::take(&mut rows);
+        let write = async move {
+            web::block(move || {
+                let bytes = writer.rows(&page)?;
+                Ok::<_, AppError>((writer, bytes))
             })
-            .await?;
-        (cursor, writer) = (next, w);
+            .await?
+        };
+        let (w, bytes) = if finished {
+            write.await?
+        } else {
+            let (written, (next_cursor, next_rows)) =
+                futures_util::future::try_join(write, fetch(cursor)).await?;
+            (cursor, rows) = (next_cursor, next_rows);
+            written
+        };
+        writer = w;
         if !send_all(&tx, bytes).await {
             return Ok(());
         }
-        if cursor.finished {
+        if finished {
             break;
         }
     }
