@@ -47,6 +47,18 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
+    /// The person of a full session found by the lookup, from `ip`.
+    fn signed_in(live: session::Live, ip: Option<String>) -> Self {
+        Authenticated {
+            user: live.user,
+            session_id: live.session_id,
+            csrf_token: live.csrf_token,
+            ip,
+            authenticated_at: live.authenticated_at,
+            has_places: live.has_places,
+        }
+    }
+
     /// Refuse unless the policy allows `action`.
     pub fn require(&self, action: Action) -> Result<(), AppError> {
         self.user.require(action)
@@ -146,14 +158,7 @@ async fn authenticate(req: HttpRequest) -> Result<Option<Authenticated>, AppErro
     }
     actix_web::HttpMessage::extensions_mut(&req)
         .insert(crate::web::observe::LoggedUser(live.user.id));
-    Ok(Some(Authenticated {
-        user: live.user,
-        session_id: live.session_id,
-        csrf_token: live.csrf_token,
-        ip: client_ip(&req),
-        authenticated_at: live.authenticated_at,
-        has_places: live.has_places,
-    }))
+    Ok(Some(Authenticated::signed_in(live, client_ip(&req))))
 }
 
 /// A session at any stage of signing in: the second-factor step, setting one up, or signed
@@ -262,14 +267,7 @@ impl SessionCookie {
         if live.touch_due {
             session::touch(conn, live.session_id, Utc::now().naive_utc())?;
         }
-        Ok(Authenticated {
-            user: live.user,
-            session_id: live.session_id,
-            csrf_token: live.csrf_token,
-            ip: self.ip.clone(),
-            authenticated_at: live.authenticated_at,
-            has_places: live.has_places,
-        })
+        Ok(Authenticated::signed_in(live, self.ip.clone()))
     }
 }
 
