@@ -19,7 +19,7 @@ use crate::services::questionnaires::StoredVersion;
 use super::figures::{counts_in, group_figures, Group};
 use super::filters::{resolve_filters, CycleRef, Filters, GroupBy, Icb, RawFilters, SortKey};
 use super::members::{
-    current_score_set, icbs_by_id, its_submission, load_members, restrict, Member, Versions, Window,
+    current_score_set, icbs_by_id, its_submission, list_page, restrict, Member, Versions,
 };
 use super::scope::Scope;
 use super::status::ReportStatus;
@@ -347,17 +347,7 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> Result<Listing, AppError> {
-    let (members, _) = load_members(
-        conn,
-        filters,
-        scope,
-        Window {
-            order: Some((key, descending)),
-            offset: Some(offset),
-            limit: Some(limit),
-            ..Window::default()
-        },
-    )?;
+    let members = list_page(conn, filters, scope, (key, descending), offset, limit)?;
     let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
     Ok(Listing { members, icbs })
 }
