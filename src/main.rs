@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
 /// a page of an export or a report, so every arena grew to the largest page it saw: two
 /// arenas instead held the server at 76 MiB through the full exports at 30,000
 /// organisations, against 102 MiB (BENCHMARKS.md). Called first, before any thread exists.
+/// (`services::auth::password` relies on the mapping threshold set here.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other
@@ -18,6 +19,11 @@ fn limit_malloc_arenas() {
     #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // Allocations of 16 MiB and more (argon2's 19 MiB working memory) are mapped on their
+        // own and unmapped when freed. glibc's default threshold rises to the size of the
+        // last such block freed, after which the next ones came from an arena, which kept
+        // them: 38 MiB resident for good after the first sign-ins on two cores.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 * 1024 * 1024);
     }
 }
 
