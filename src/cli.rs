@@ -93,12 +93,25 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Reports' stored figures.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Data retention: purge old sessions, used links, delivered email bodies and (when
     /// configured) old answer history. Submissions, scores and the audit log are never purged.
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Count every cycle's scores afresh into the score counts the group figures read, and
+    /// print per cycle how many counts were corrected (none, unless scores or submissions
+    /// were changed in the database by hand). Safe beside a running server; safe to repeat.
+    Recount,
 }
 
 #[derive(Debug, Subcommand)]
@@ -624,6 +637,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore { file, force } => {
             crate::services::backup::restore_command(&settings(&cli)?, file, *force)
         }
+        Command::Reports {
+            command: ReportsCommand::Recount,
+        } => crate::services::reports::counts::recount_command(&settings(&cli)?).await,
         Command::Retention {
             command: RetentionCommand::Run { now },
         } => crate::services::retention::run_command(&settings(&cli)?, now.as_deref()).await,

@@ -698,3 +698,106 @@ fn reports_reopen(
 ) -> Result<(), dma::error::AppError> {
     dma::services::assessments::reopen(conn, admin, id, "a trial of the counts")
 }
+
+/// `dma reports recount` puts right counts changed behind the application's back (as a hand
+/// edit of the database would leave them), says how many it corrected, and leaves correct
+/// counts alone.
+#[test]
+fn the_recount_command_corrects_counts_edited_by_hand() {
+    use dma::db::schema::score_counts;
+    use dma::services::reports::counts;
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_seed(&db, dir.path(), &["--orgs", "40", "--cycles", "2"]);
+        assert!(
+            out.status.success(),
+            "[{backend}] {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut conn = db.connect();
+        let cycles: Vec<i64> = dma::db::schema::cycles::table
+            .order(dma::db::schema::cycles::id)
+            .select(dma::db::schema::cycles::id)
+            .load(&mut conn)
+            .unwrap();
+        let before: Vec<_> = cycles
+            .iter()
+            .map(|c| counts::of_cycle(&mut conn, *c).unwrap())
+            .collect();
+        assert!(before.iter().all(|c| !c.is_empty()), "[{backend}] counts");
+        // Three wrong counts in the first cycle, one missing in the last.
+        let first = cycles[0];
+        let last = *cycles.last().unwrap();
+        let wrong = diesel::update(
+            score_counts::table
+                .filter(score_counts::cycle_id.eq(first))
+                .filter(score_counts::level.eq("assessment")),
+        )
+        .set(score_counts::how_many.eq(score_counts::how_many + 5))
+        .execute(&mut conn)
+        .unwrap();
+        assert!(wrong > 0, "[{backend}] counts to spoil");
+        let (item, score): (String, f64) = score_counts::table
+            .filter(score_counts::cycle_id.eq(last))
+            .filter(score_counts::level.eq("domain"))
+            .select((score_counts::item_key, score_counts::score))
+            .first(&mut conn)
+            .unwrap();
+        let missing = diesel::delete(
+            score_counts::table
+                .filter(score_counts::cycle_id.eq(last))
+                .filter(score_counts::level.eq("domain"))
+                .filter(score_counts::item_key.eq(&item))
+                .filter(score_counts::score.eq(score)),
+        )
+        .execute(&mut conn)
+        .unwrap();
+        assert!(missing > 0, "[{backend}] a count to lose");
+
+        let recount = || {
+            let out = crate::cli::dma()
+                .current_dir(dir.path())
+                .env("DATABASE_URL", db.url_string())
+                .env("DMA_DATA_DIR", dir.path())
+                .args(["reports", "recount"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "[{backend}] {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            report
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["cycle_id"].as_i64().unwrap(),
+                        c["corrected"].as_u64().unwrap() as usize,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let corrected = recount();
+        let mut want: Vec<(i64, usize)> = cycles.iter().map(|c| (*c, 0)).collect();
+        want[0].1 += wrong;
+        want.last_mut().unwrap().1 += missing;
+        assert_eq!(corrected, want, "[{backend}] corrected per cycle");
+        let after: Vec<_> = cycles
+            .iter()
+            .map(|c| counts::of_cycle(&mut conn, *c).unwrap())
+            .collect();
+        assert_eq!(
+            after, before,
+            "[{backend}] the counts as they were maintained"
+        );
+        assert_eq!(
+            recount(),
+            cycles.iter().map(|c| (*c, 0)).collect::<Vec<_>>(),
+            "[{backend}] nothing left to correct"
+        );
+    }
+}

@@ -18,8 +18,16 @@
 //! `tests/integration/national.rs` holds the figures equal to the figures worked out in
 //! memory from every member, and the counts equal to a [`rebuild`] after parallel submissions
 //! and reopenings on PostgreSQL.
+//!
+//! A hand edit of scores or submissions in the database bypasses all of this; `dma reports
+//! recount` ([`recount_command`]) counts every cycle afresh and says how many counts it
+//! corrected.
 
-use crate::db::{with_concrete_connection, DbConnection};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::db::{with_concrete_connection, Db, DbConnection};
 use crate::error::AppError;
 
 /// The columns of `score_counts` that identify a count, then the count.
@@ -128,4 +136,72 @@ pub fn of_cycle(conn: &mut DbConnection, cycle_id: i64) -> Result<Vec<CountRow>,
         ))
         .select(crate::db::schema::score_counts::all_columns)
         .load(conn)?)
+}
+
+/// What a recount of one cycle found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recount {
+    pub cycle_id: i64,
+    /// Non-zero counts after the recount.
+    pub counts: usize,
+    /// Counts that were wrong or missing, or stood for scores that no longer count.
+    pub corrected: usize,
+}
+
+/// Count one cycle afresh from the scores in place of its maintained counts, and say how
+/// many differed. Call in a write transaction: on PostgreSQL it first takes the counts'
+/// table lock (readers go on; submissions and reopenings wait for the commit), so no change
+/// lands between the read of the old counts and the write of the new ones.
+pub fn recount(conn: &mut DbConnection, cycle_id: i64) -> Result<Recount, AppError> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::connection::SimpleConnection::batch_execute(
+            c,
+            "LOCK TABLE score_counts IN EXCLUSIVE MODE",
+        )?;
+    }
+    // Keyed with the score's bits: a count is the same only when its value is the same.
+    let keyed = |rows: Vec<CountRow>| -> BTreeMap<_, i64> {
+        rows.into_iter()
+            .map(|(c, v, s, r, i, late, level, item, score, n)| {
+                ((c, v, s, r, i, late, level, item, score.to_bits()), n)
+            })
+            .collect()
+    };
+    let kept = keyed(of_cycle(conn, cycle_id)?);
+    rebuild(conn, cycle_id)?;
+    let fresh = keyed(of_cycle(conn, cycle_id)?);
+    let corrected = fresh
+        .iter()
+        .filter(|(key, n)| kept.get(*key) != Some(*n))
+        .count()
+        + kept.keys().filter(|key| !fresh.contains_key(*key)).count();
+    Ok(Recount {
+        cycle_id,
+        counts: fresh.len(),
+        corrected,
+    })
+}
+
+/// `dma reports recount`: every cycle recounted, each in a transaction of its own; the
+/// results printed as JSON.
+pub async fn recount_command(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<std::process::ExitCode> {
+    use crate::db::schema::cycles;
+    use diesel::prelude::*;
+    let db: Db = settings.open_database().await?;
+    let ids: Vec<i64> = db
+        .read(|conn| {
+            Ok(cycles::table
+                .order(cycles::id)
+                .select(cycles::id)
+                .load(conn)?)
+        })
+        .await?;
+    let mut done = Vec::new();
+    for id in ids {
+        done.push(db.write(move |conn| recount(conn, id)).await?);
+    }
+    println!("{}", serde_json::to_string_pretty(&done)?);
+    Ok(std::process::ExitCode::SUCCESS)
 }
