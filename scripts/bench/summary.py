@@ -93,8 +93,71 @@ if sched.exists():
     secs = float(sched.read_text().split()[0])
     row("scheduler's first pass (queues \"cycle opened\" to every approver)", f"{secs:.1f} s", "under 10 s", secs < 10)
 
+# The embedded default beside PostgreSQL: every measure of the same load, as a ratio.
+sqlite_rows = []
+sqlite_file = out / "sqlite" / "http.json"
+if sqlite_file.exists():
+    lite = json.loads(sqlite_file.read_text())
+
+    def lite_row(what, figure, target, ok):
+        sqlite_rows.append(f"| {what} | {figure} | {target} | {'met' if ok else 'MISSED'} |")
+
+    a, la = http["1_autosave"], lite.get("1_autosave")
+    if la:
+        lite_row("autosave at concurrency 64, requests/s", f"{la['per_second']:.0f} against {a['per_second']:.0f} ({la['per_second'] / a['per_second']:.2f}x; {la['errors']} errors)",
+                 "at least half of PostgreSQL's", la["errors"] == 0 and la["per_second"] * 2 >= a["per_second"])
+    h, lh = http.get("1_autosave_half_capacity"), lite.get("1_autosave_half_capacity")
+    if h and lh:
+        lite_row("autosave at half capacity: p99", f"{lh['p99_ms']:.1f} against {h['p99_ms']:.1f} ms ({lh['p99_ms'] / h['p99_ms']:.1f}x)",
+                 "within 2x of PostgreSQL's", lh["errors"] == 0 and lh["p99_ms"] <= 2 * h["p99_ms"])
+    for key, what in [("2_domain_page", "domain page"), ("3_submit", "submit and score")]:
+        p, l = http.get(key), lite.get(key)
+        if p and l:
+            lite_row(f"{what}, per second", f"{l['per_second']:.0f} against {p['per_second']:.0f} ({l['per_second'] / p['per_second']:.2f}x)",
+                     "at least half of PostgreSQL's", l["errors"] == 0 and l["per_second"] * 2 >= p["per_second"])
+    for key, what, target in [
+        ("4_national_view", "national view, one auditor", 150),
+        ("4_national_view_8_auditors", "national view, 8 auditors at once", 500),
+        ("4_national_view_closed_cycle", "a closed cycle", 250),
+        ("4_national_view_by_icb", "by ICB", 250),
+        ("4_organisation_report", "an organisation's report", 250),
+        ("4_trends", "year on year", 250),
+    ]:
+        p, l = http.get(key), lite.get(key)
+        if p and l:
+            lite_row(f"{what}: p50 / p99", f"{l['p50_ms']:.0f} / {l['p99_ms']:.0f} ms against {p['p50_ms']:.0f} / {p['p99_ms']:.0f} ms ({l['p99_ms'] / p['p99_ms']:.1f}x)",
+                     f"p99 within 2x of PostgreSQL's and under {target} ms",
+                     l["errors"] == 0 and l["p99_ms"] <= 2 * p["p99_ms"] and l["p99_ms"] < target)
+    for e, le in zip(http.get("4_exports", []), lite.get("4_exports", [])):
+        name = e["url"].rsplit("/", 1)[-1]
+        if "error" in le or "error" in e:
+            lite_row(f"export {name}", le.get("error") or e.get("error"), "within 2x of PostgreSQL's", False)
+        else:
+            lite_row(f"export {name}", f"{le['seconds']:.1f} s against {e['seconds']:.1f} s ({le['seconds'] / e['seconds']:.1f}x)",
+                     "within 2x of PostgreSQL's", le["seconds"] <= 2 * e["seconds"])
+    lm = lite.get("6_server_memory_kb")
+    if lm:
+        peak = max(lm["peak_rss_by_phase"].values())
+        phases = ", ".join(f"{k} {v / 1024:.0f}" for k, v in lm["peak_rss_by_phase"].items())
+        lite_row("server peak resident memory (MiB)", f"{peak / 1024:.0f} (by phase: {phases}; VmHWM {lm['vm_hwm'] / 1024:.0f})", "under 150 MB", peak / 1024 * 1.048576 < 150)
+    lite_seed = out / "sqlite" / "seed.json"
+    if lite_seed.exists():
+        sd = json.loads(lite_seed.read_text())
+        lite_row("`dma demo seed`", f"{sd['seconds']:.1f} s", "(recorded)", True)
+    lite_sched = out / "sqlite" / "scheduler.txt"
+    if lite_sched.exists():
+        secs = float(lite_sched.read_text().split()[0])
+        lite_row("scheduler's first pass", f"{secs:.1f} s", "under 10 s", secs < 10)
+
 print(f"pgbench: {tps:.0f} transactions/s" + (f", latency average {pg_latency.group(1)} ms" if pg_latency else ""))
 print()
 print("| what | figure | target | |")
 print("|---|---|---|---|")
 print("\n".join(rows))
+if sqlite_rows:
+    print()
+    print("SQLite (the embedded default), the same load; PostgreSQL's figure beside each:")
+    print()
+    print("| what | SQLite | target | |")
+    print("|---|---|---|---|")
+    print("\n".join(sqlite_rows))
