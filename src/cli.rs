@@ -110,7 +110,8 @@ pub enum Command {
 pub enum ReportsCommand {
     /// Count every cycle's scores afresh into the score counts the group figures read, and
     /// print per cycle how many counts were corrected (none, unless scores or submissions
-    /// were changed in the database by hand). Safe beside a running server; safe to repeat.
+    /// were changed in the database by hand). Safe to repeat; on SQLite best run with the server
+    /// stopped or quiet (docs/operations.md, "Score counts").
     Recount,
 }
 

@@ -95,6 +95,13 @@ if sched.exists():
 
 # The embedded default beside PostgreSQL: every measure of the same load, as a ratio.
 sqlite_rows = []
+
+
+def ratio(a, b):
+    """a / b, or infinity when PostgreSQL's figure is missing (a phase with no sample)."""
+    return a / b if b else float("inf")
+
+
 sqlite_file = out / "sqlite" / "http.json"
 if sqlite_file.exists():
     lite = json.loads(sqlite_file.read_text())
@@ -104,16 +111,16 @@ if sqlite_file.exists():
 
     a, la = http["1_autosave"], lite.get("1_autosave")
     if la:
-        lite_row("autosave at concurrency 64, requests/s", f"{la['per_second']:.0f} against {a['per_second']:.0f} ({la['per_second'] / a['per_second']:.2f}x; {la['errors']} errors)",
+        lite_row("autosave at concurrency 64, requests/s", f"{la['per_second']:.0f} against {a['per_second']:.0f} ({ratio(la['per_second'], a['per_second']):.2f}x; {la['errors']} errors)",
                  "at least half of PostgreSQL's", la["errors"] == 0 and la["per_second"] * 2 >= a["per_second"])
     h, lh = http.get("1_autosave_half_capacity"), lite.get("1_autosave_half_capacity")
     if h and lh:
-        lite_row(f"autosave paced at {lh.get('offered_per_second', 0):.0f}/s (PostgreSQL's half capacity): p99", f"{lh['p99_ms']:.1f} against {h['p99_ms']:.1f} ms ({lh['p99_ms'] / h['p99_ms']:.1f}x)",
+        lite_row(f"autosave paced at {lh.get('offered_per_second', 0):.0f}/s (PostgreSQL's half capacity): p99", f"{lh['p99_ms']:.1f} against {h['p99_ms']:.1f} ms ({ratio(lh['p99_ms'], h['p99_ms']):.1f}x)",
                  "within 2x of PostgreSQL's", lh["errors"] == 0 and lh["p99_ms"] <= 2 * h["p99_ms"])
     for key, what in [("2_domain_page", "domain page"), ("3_submit", "submit and score")]:
         p, l = http.get(key), lite.get(key)
         if p and l:
-            lite_row(f"{what}, per second", f"{l['per_second']:.0f} against {p['per_second']:.0f} ({l['per_second'] / p['per_second']:.2f}x)",
+            lite_row(f"{what}, per second", f"{l['per_second']:.0f} against {p['per_second']:.0f} ({ratio(l['per_second'], p['per_second']):.2f}x)",
                      "at least half of PostgreSQL's", l["errors"] == 0 and l["per_second"] * 2 >= p["per_second"])
     for key, what, target in [
         ("4_national_view", "national view, one auditor", 150),
@@ -125,7 +132,7 @@ if sqlite_file.exists():
     ]:
         p, l = http.get(key), lite.get(key)
         if p and l:
-            lite_row(f"{what}: p50 / p99", f"{l['p50_ms']:.0f} / {l['p99_ms']:.0f} ms against {p['p50_ms']:.0f} / {p['p99_ms']:.0f} ms ({l['p99_ms'] / p['p99_ms']:.1f}x)",
+            lite_row(f"{what}: p50 / p99", f"{l['p50_ms']:.0f} / {l['p99_ms']:.0f} ms against {p['p50_ms']:.0f} / {p['p99_ms']:.0f} ms ({ratio(l['p99_ms'], p['p99_ms']):.1f}x)",
                      f"p99 within 2x of PostgreSQL's and under {target} ms",
                      l["errors"] == 0 and l["p99_ms"] <= 2 * p["p99_ms"] and l["p99_ms"] < target)
     for e, le in zip(http.get("4_exports", []), lite.get("4_exports", [])):
@@ -133,7 +140,7 @@ if sqlite_file.exists():
         if "error" in le or "error" in e:
             lite_row(f"export {name}", le.get("error") or e.get("error"), "within 2x of PostgreSQL's", False)
         else:
-            lite_row(f"export {name}", f"{le['seconds']:.1f} s against {e['seconds']:.1f} s ({le['seconds'] / e['seconds']:.1f}x)",
+            lite_row(f"export {name}", f"{le['seconds']:.1f} s against {e['seconds']:.1f} s ({ratio(le['seconds'], e['seconds']):.1f}x)",
                      "within 2x of PostgreSQL's", le["seconds"] <= 2 * e["seconds"])
     lm = lite.get("6_server_memory_kb")
     if lm:

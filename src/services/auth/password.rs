@@ -5,6 +5,7 @@
 //! Verification of an unknown account runs against a fixed dummy hash, so a sign-in attempt
 //! takes the same time whether or not the email has an account.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
 
 use argon2::password_hash::{
@@ -185,6 +186,9 @@ fn dummy_hash() -> &'static str {
 /// arenas that reuse them, where the blocking pool's many threads each kept a copy.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs sent to the hashing threads and not yet taken by one.
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
 fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
     static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     QUEUE.get_or_init(|| {
@@ -195,20 +199,18 @@ fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || loop {
-                    let queue = rx.lock().unwrap_or_else(PoisonError::into_inner);
-                    let job = match queue.try_recv() {
-                        Ok(job) => Ok(job),
-                        // Nothing waiting: the burst is over, so the memory goes back
-                        // before this thread sleeps.
-                        Err(mpsc::TryRecvError::Empty) => {
-                            release_memory();
-                            queue.recv()
-                        }
-                        Err(mpsc::TryRecvError::Disconnected) => break,
-                    };
-                    drop(queue);
+                    let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            QUEUED.fetch_sub(1, Ordering::SeqCst);
+                            job();
+                            // Nothing waiting: the burst is over, so the memory goes back
+                            // before this thread waits (for the queue's lock too, which an
+                            // idle thread holds while it waits for work).
+                            if QUEUED.load(Ordering::SeqCst) == 0 {
+                                release_memory();
+                            }
+                        }
                         Err(_) => break,
                     }
                 });
@@ -225,6 +227,7 @@ async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, anyhow::Error> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    QUEUED.fetch_add(1, Ordering::SeqCst);
     hashing_queue()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -149,16 +149,17 @@ pub struct Recount {
 }
 
 /// Count one cycle afresh from the scores in place of its maintained counts, and say how
-/// many differed. Call in a write transaction: on PostgreSQL it first takes the counts'
-/// table lock (readers go on; submissions and reopenings wait for the commit), so no change
-/// lands between the read of the old counts and the write of the new ones.
+/// many differed. Call in a write transaction: it first takes the write lock (on PostgreSQL
+/// the counts' table lock: readers go on, submissions and reopenings wait for the commit; on
+/// SQLite the database's, before reading, so a writer in another process is waited for
+/// instead of failing the upgrade from reading to writing), so no change lands between the
+/// read of the old counts and the write of the new ones.
 pub fn recount(conn: &mut DbConnection, cycle_id: i64) -> Result<Recount, AppError> {
-    if let DbConnection::Pg(c) = conn {
-        diesel::connection::SimpleConnection::batch_execute(
-            c,
-            "LOCK TABLE score_counts IN EXCLUSIVE MODE",
-        )?;
-    }
+    let lock = match conn {
+        DbConnection::Pg(_) => "LOCK TABLE score_counts IN EXCLUSIVE MODE",
+        DbConnection::Sqlite(_) => "UPDATE score_counts SET how_many = how_many WHERE 0",
+    };
+    with_concrete_connection!(conn, c => diesel::connection::SimpleConnection::batch_execute(c, lock))?;
     // Keyed with the score's bits: a count is the same only when its value is the same.
     let keyed = |rows: Vec<CountRow>| -> BTreeMap<_, i64> {
         rows.into_iter()

@@ -280,7 +280,13 @@ pub fn load_members(
     scope: &Scope,
     window: Window,
 ) -> Result<(Vec<Member>, Option<i64>), AppError> {
-    load(conn, Some((filters, scope)), window, None)
+    load(
+        conn,
+        Some((filters, scope)),
+        window,
+        None,
+        Utc::now().date_naive(),
+    )
 }
 
 /// One page of the members matching the filters and the scope, sorted by `key`: `limit` of
@@ -329,21 +335,21 @@ pub fn list_page(
             .select(assessments::id)
             .load(conn)?
     };
-    let (mut members, _) = load(conn, None, Window::default(), Some(&ids))?;
+    let (mut members, _) = load(conn, None, Window::default(), Some(&ids), today)?;
     let place: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     members.sort_by_key(|m| place.get(&m.assessment_id).copied());
     Ok(members)
 }
 
 /// Members in the filters and the scope (when given) or of the given assessment ids, in id
-/// order unless the ids say otherwise, with the largest id read.
+/// order, with the largest id read; their reporting status as of `today`.
 fn load(
     conn: &mut DbConnection,
     restricted: Option<(&Filters, &Scope)>,
     window: Window,
     ids: Option<&[i64]>,
+    today: NaiveDate,
 ) -> Result<(Vec<Member>, Option<i64>), AppError> {
-    let today = Utc::now().date_naive();
     let mut query = match restricted {
         Some((filters, scope)) => members_query!(filters, scope, today),
         None => members_joined!(),
