@@ -299,6 +299,26 @@ fn html_unescape(s: &str) -> String {
 }
 
 /// A delivered message, read: (headers, text body, HTML body).
+/// Whether a message file is whole: the mail worker writes `.eml` files while tests read the
+/// folder, and a file caught mid-write has no headers yet or no closing boundary.
+pub(crate) fn is_whole_message(raw: &str) -> bool {
+    let message = parse_part(raw);
+    let Some(boundary) = message
+        .headers
+        .get("content-type")
+        .and_then(|h| h.split_once("boundary="))
+        .map(|(_, b)| {
+            b.trim_start_matches('"')
+                .chars()
+                .take_while(|c| *c != '"' && *c != ';')
+                .collect::<String>()
+        })
+    else {
+        return false;
+    };
+    message.body.contains(&format!("--{boundary}--"))
+}
+
 pub(crate) fn read_message(raw: &str) -> (Part, String, String) {
     let message = parse_part(raw);
     assert!(
