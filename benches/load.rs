@@ -36,8 +36,10 @@ struct Options {
     submissions: usize,
     server_pid: Option<u32>,
     json: Option<String>,
-    /// One group of phases only: `autosave` (autosave, domain page, submit) or `reports`
-    /// (report pages and exports); every phase when not given.
+    /// One group of phases only: `autosave` (autosave, domain page, submit), `capacity` (the
+    /// autosave at full rate alone, which changes nothing else, so it can be repeated on one
+    /// seed to compare two builds) or `reports` (report pages and exports); every phase when
+    /// not given.
     only: Option<String>,
     /// The paced autosave's rate (saves per second); half of the measured capacity when not
     /// given. The harness gives the SQLite run PostgreSQL's, so both are timed under the same
@@ -484,6 +486,9 @@ async fn main() -> Result<(), Error> {
             .paced_rate
             .unwrap_or_else(|| capacity["per_second"].as_f64().unwrap_or(0.0) / 2.0);
         results.insert("1_autosave", capacity);
+        if o.only.as_deref() == Some("capacity") {
+            return finish(&o, results, &peaks);
+        }
         if half > 0.0 {
             set_phase("autosave at half capacity");
             let pace = Duration::from_secs_f64(people.len() as f64 / half);

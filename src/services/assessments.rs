@@ -146,25 +146,33 @@ pub fn status_label(status: &str) -> (&'static str, &'static str) {
 }
 
 pub fn load(conn: &mut DbConnection, id: i64) -> Result<Loaded, AppError> {
-    let (row, organisation_name, cycle_label, cycle_deadline): (
+    // One statement for the assessment, its organisation, cycle and question set (every
+    // page of an assessment and every autosave starts here; each statement is a round trip).
+    let (row, organisation_name, cycle_label, cycle_deadline, version): (
         AssessmentRow,
         String,
         String,
         NaiveDate,
+        questionnaires::SummaryRow,
     ) = assessments::table
         .inner_join(organisations::table.on(organisations::id.eq(assessments::organisation_id)))
         .inner_join(cycles::table)
+        .inner_join(
+            crate::db::schema::questionnaire_versions::table
+                .inner_join(crate::db::schema::questionnaires::table),
+        )
         .filter(assessments::id.eq(id))
         .select((
             AssessmentRow::as_select(),
             organisations::name,
             cycles::label,
             cycles::deadline,
+            questionnaires::summary_columns(),
         ))
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound)?;
-    let version = questionnaires::get_by_id(conn, row.questionnaire_version_id)?;
+    let version = questionnaires::stored_from_row(conn, version)?;
     let stored: Vec<(String, String, i64, bool)> = answers::table
         .filter(answers::assessment_id.eq(id))
         .select((

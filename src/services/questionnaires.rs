@@ -83,22 +83,33 @@ pub fn checksum(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// The columns of a [`VersionSummary`] and the version's checksum (which finds its parsed
+/// model, [`stored_from_row`]), from `questionnaire_versions` joined to `questionnaires`:
+/// one select list for this module's queries and for a caller that joins the version to
+/// its own rows (an assessment's load reads all of it in one statement).
+#[diesel::dsl::auto_type]
+pub fn summary_columns() -> _ {
+    (
+        questionnaire_versions::id,
+        questionnaires::key,
+        questionnaire_versions::version,
+        questionnaire_versions::title,
+        questionnaire_versions::status,
+        questionnaire_versions::created_at,
+        questionnaire_versions::published_at,
+        questionnaire_versions::checksum,
+    )
+}
+
 #[diesel::dsl::auto_type(no_type_alias)]
 fn summary_query() -> _ {
     questionnaire_versions::table
         .inner_join(questionnaires::table)
-        .select((
-            questionnaire_versions::id,
-            questionnaires::key,
-            questionnaire_versions::version,
-            questionnaire_versions::title,
-            questionnaire_versions::status,
-            questionnaire_versions::created_at,
-            questionnaire_versions::published_at,
-        ))
+        .select(summary_columns())
 }
 
-type SummaryRow = (
+/// A row of [`summary_columns`].
+pub type SummaryRow = (
     i64,
     String,
     String,
@@ -106,11 +117,16 @@ type SummaryRow = (
     String,
     NaiveDateTime,
     Option<NaiveDateTime>,
+    String,
 );
 
 fn to_summary(row: SummaryRow) -> VersionSummary {
-    let (id, key, version, title, status, created_at, published_at) = row;
-    VersionSummary {
+    split_summary(row).0
+}
+
+fn split_summary(row: SummaryRow) -> (VersionSummary, String) {
+    let (id, key, version, title, status, created_at, published_at, checksum) = row;
+    let summary = VersionSummary {
         id,
         key,
         version,
@@ -118,7 +134,8 @@ fn to_summary(row: SummaryRow) -> VersionSummary {
         status,
         created_at,
         published_at,
-    }
+    };
+    (summary, checksum)
 }
 
 /// Validate and store a definition as a draft (replacing a draft of the same version), and
@@ -230,12 +247,15 @@ fn find_summary(
     key: &str,
     version: &str,
 ) -> Result<VersionSummary, AppError> {
+    find_row(conn, key, version).map(to_summary)
+}
+
+fn find_row(conn: &mut DbConnection, key: &str, version: &str) -> Result<SummaryRow, AppError> {
     summary_query()
         .filter(questionnaires::key.eq(key))
         .filter(questionnaire_versions::version.eq(version))
         .first::<SummaryRow>(conn)
         .optional()?
-        .map(to_summary)
         .ok_or(AppError::NotFound)
 }
 
@@ -310,29 +330,28 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<VersionSummary>, AppError> {
 
 /// A stored version with its model parsed from the canonical definition.
 pub fn get(conn: &mut DbConnection, key: &str, version: &str) -> Result<StoredVersion, AppError> {
-    let summary = find_summary(conn, key, version)?;
-    load_stored(conn, summary)
+    let row = find_row(conn, key, version)?;
+    stored_from_row(conn, row)
 }
 
 pub fn get_by_id(conn: &mut DbConnection, id: i64) -> Result<StoredVersion, AppError> {
-    let summary = summary_query()
+    let row = summary_query()
         .filter(questionnaire_versions::id.eq(id))
         .first::<SummaryRow>(conn)
         .optional()?
-        .map(to_summary)
         .ok_or(AppError::NotFound)?;
-    load_stored(conn, summary)
+    stored_from_row(conn, row)
 }
 
-fn load_stored(
+/// The stored version a [`summary_columns`] row describes, with its model: a published
+/// version's from the cache by its checksum (no further statement, unless this process has
+/// not parsed it yet), a draft's parsed afresh.
+pub fn stored_from_row(
     conn: &mut DbConnection,
-    summary: VersionSummary,
+    row: SummaryRow,
 ) -> Result<StoredVersion, AppError> {
+    let (summary, sum) = split_summary(row);
     let questionnaire = if summary.status == PUBLISHED {
-        let sum: String = questionnaire_versions::table
-            .find(summary.id)
-            .select(questionnaire_versions::checksum)
-            .first(conn)?;
         match cached(&sum) {
             Some(q) => q,
             None => {
