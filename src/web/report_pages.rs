@@ -1037,50 +1037,82 @@ async fn run_export(
     format: ExportFormat,
     tx: tokio::sync::mpsc::Sender<BodyChunk>,
 ) -> Result<(), AppError> {
-    let (mut writer, first) =
-        web::block(move || reports::ExportWriter::start(kind, format)).await??;
+    let (writer, first) = web::block(move || reports::ExportWriter::start(kind, format)).await??;
     if !send_all(&tx, first).await {
         return Ok(());
     }
-    // Two stages at once: while one page's rows are written in the format (a blocking
-    // thread), the next page is read and made into rows (a database connection), so the
-    // export takes about the longer of the two rather than their sum. At most two pages are
-    // held.
+    // Three stages at once, each on its own thread: while one page's rows are written in the
+    // format, the next page's rows are made (parsing its stored reports and answers) and the
+    // page after that is read (a database connection). The export takes about the longest of
+    // the three rather than their sum; at most three pages are held.
     let fetch = |cursor: reports::ExportCursor| {
         let (f, s) = (filters.clone(), scope.clone());
         db.read(move |conn| {
             let mut cursor = cursor;
-            let rows = reports::next_rows(conn, &f, &s, kind, &mut cursor)?;
-            Ok((cursor, rows))
+            let page = reports::next_page(conn, &f, &s, kind, &mut cursor)?;
+            Ok((cursor, page))
         })
     };
-    let (mut cursor, mut rows) = fetch(reports::ExportCursor::default()).await?;
-    loop {
-        let finished = cursor.finished;
-        let page = std::mem::take(&mut rows);
+    let (mut cursor, first_page) = fetch(reports::ExportCursor::default()).await?;
+    let mut to_build = Some(first_page);
+    let mut to_write: Option<Vec<Vec<reports::Cell>>> = None;
+    let mut writer = Some(writer);
+    while to_build.is_some() || to_write.is_some() {
+        let (page, rows) = (to_build.take(), to_write.take());
+        let read_more = !cursor.finished;
+        let next_cursor = std::mem::take(&mut cursor);
+        let idle_writer = &mut writer;
         let write = async move {
-            web::block(move || {
-                let bytes = writer.rows(&page)?;
-                Ok::<_, AppError>((writer, bytes))
+            let Some(rows) = rows else {
+                return Ok::<_, AppError>(None);
+            };
+            let Some(mut w) = idle_writer.take() else {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "the export's writer was lost part-way"
+                )));
+            };
+            let (w, bytes) = web::block(move || {
+                let bytes = w.rows(&rows)?;
+                Ok::<_, AppError>((w, bytes))
             })
-            .await?
+            .await??;
+            *idle_writer = Some(w);
+            Ok(Some(bytes))
         };
-        let (w, bytes) = if finished {
-            write.await?
-        } else {
-            let (written, (next_cursor, next_rows)) =
-                futures_util::future::try_join(write, fetch(cursor)).await?;
-            (cursor, rows) = (next_cursor, next_rows);
-            written
+        let build = async move {
+            match page {
+                Some(page) => Ok::<_, AppError>(Some(web::block(move || page.rows()).await??)),
+                None => Ok(None),
+            }
         };
-        writer = w;
-        if !send_all(&tx, bytes).await {
-            return Ok(());
+        let read = async {
+            if read_more {
+                Ok::<_, AppError>(Some(fetch(next_cursor).await?))
+            } else {
+                Ok(None)
+            }
+        };
+        let (written, built, read) = futures_util::future::try_join3(write, build, read).await?;
+        to_write = built;
+        match read {
+            Some((c, page)) => {
+                cursor = c;
+                to_build = Some(page);
+            }
+            // Nothing more to read: keep the cursor's "finished".
+            None => cursor.finished = true,
         }
-        if finished {
-            break;
+        if let Some(bytes) = written {
+            if !send_all(&tx, bytes).await {
+                return Ok(());
+            }
         }
     }
+    let Some(writer) = writer else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "the export's writer was lost part-way"
+        )));
+    };
     match web::block(move || writer.finish()).await?? {
         reports::Finished::Bytes(bytes) => {
             send_all(&tx, bytes).await;

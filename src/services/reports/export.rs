@@ -7,7 +7,9 @@
 //! The columns are documented in docs/exports.md.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
@@ -17,7 +19,7 @@ use super::answer_text::describe_answer;
 use super::filters::Filters;
 use super::members::{
     domain_scores_of_sets, icbs_by_id, load_members, parse_report, parse_snapshot, stored_sets,
-    Member, Versions, Window,
+    Member, StoredDomain, Versions, Window,
 };
 use super::scope::Scope;
 use super::{ANSWERS_EXPORT_PAGE, SCORES_EXPORT_PAGE};
@@ -25,6 +27,7 @@ use crate::db::DbConnection;
 use crate::domain::answers::{self as domain_answers, Answer};
 use crate::domain::questionnaire::Scale;
 use crate::error::AppError;
+use crate::services::questionnaires::StoredVersion;
 
 /// What an export holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,106 +264,165 @@ fn assessment_cells(
     row
 }
 
-/// Export rows for one page of members.
-fn page_rows(
+/// One page of an export as read from the database: everything its rows are made of. Making
+/// the rows (parsing each submission's stored report and answers, the larger part of an
+/// export's work) needs no connection, so it can run on its own thread while the next page
+/// is read and the last one written ([`ExportPage::rows`]).
+pub struct ExportPage {
+    members: Vec<Member>,
+    icbs: HashMap<i64, super::filters::Icb>,
+    versions: HashMap<i64, Arc<StoredVersion>>,
+    detail: Detail,
+}
+
+/// What each kind of export reads beyond the members.
+enum Detail {
+    Scores {
+        scores: HashMap<i64, Vec<StoredDomain>>,
+        review: crate::services::review::PageStates,
+    },
+    Answers {
+        /// Each score set's stored report and answers snapshot (JSON text).
+        stored: HashMap<i64, (String, String)>,
+        evidence: HashMap<(i64, String), Vec<String>>,
+    },
+}
+
+/// Read what one page of members' rows are made of.
+fn read_page(
     conn: &mut DbConnection,
     kind: ExportKind,
-    members: &[Member],
+    members: Vec<Member>,
     versions: &mut Versions,
-) -> Result<Vec<Vec<Cell>>, AppError> {
+) -> Result<ExportPage, AppError> {
     let icbs = icbs_by_id(conn, members.iter().filter_map(|m| m.icb_id))?;
     let set_ids: Vec<i64> = members.iter().filter_map(|m| m.score_set_id).collect();
-    let mut out = Vec::new();
-    match kind {
-        ExportKind::Scores => {
-            let scores = domain_scores_of_sets(conn, &set_ids)?;
-            let ids: Vec<i64> = members.iter().map(|m| m.assessment_id).collect();
-            let review = crate::services::review::PageStates::load(conn, &ids)?;
-            for m in members {
-                let Some(set) = m.score_set_id else { continue };
-                let version = versions.get(conn, m.version_id)?;
-                let icb = m.icb_id.and_then(|i| icbs.get(&i));
-                let stored = scores.get(&set).map(Vec::as_slice).unwrap_or_default();
-                let review_state = review.assessment(
-                    m.assessment_id,
-                    version.questionnaire.domains.iter().map(|d| d.key.as_str()),
-                );
-                for d in &version.questionnaire.domains {
-                    let found = stored.iter().find(|(k, ..)| *k == d.key);
-                    let mut row = assessment_cells(m, icb, &version, true);
-                    row.extend([
-                        m.submitted_at.map_or(Cell::Null, Cell::Time),
-                        Cell::Bool(m.late),
-                        Cell::Text(d.key.clone()),
-                        Cell::Text(d.title.clone()),
-                        Cell::opt_num(found.and_then(|f| f.1)),
-                        Cell::opt_text(found.and_then(|f| f.2.as_deref())),
-                        Cell::Int(found.map_or(0, |f| i64::from(f.3))),
-                        Cell::opt_num(m.overall),
-                        Cell::opt_text(m.overall_band.as_deref()),
-                        Cell::Text(scale_text(version.questionnaire.scale)),
-                        Cell::Text(review_state.as_str().to_string()),
-                        Cell::Text(review.section(m.assessment_id, &d.key).as_str().to_string()),
-                    ]);
-                    out.push(row);
-                }
-            }
+    let ids: Vec<i64> = members.iter().map(|m| m.assessment_id).collect();
+    let mut page_versions = HashMap::new();
+    for m in members.iter().filter(|m| m.score_set_id.is_some()) {
+        if let std::collections::hash_map::Entry::Vacant(e) = page_versions.entry(m.version_id) {
+            e.insert(versions.get(conn, m.version_id)?);
         }
-        ExportKind::Answers => {
-            let stored = stored_sets(conn, &set_ids)?;
-            let ids: Vec<i64> = members.iter().map(|m| m.assessment_id).collect();
-            let evidence = evidence_of(conn, &ids)?;
-            for m in members {
-                let Some(set) = m.score_set_id else { continue };
-                let Some((report, snapshot)) = stored.get(&set) else {
-                    continue;
-                };
-                let report = parse_report(report)?;
-                let snapshot = parse_snapshot(snapshot)?;
-                let version = versions.get(conn, m.version_id)?;
-                let icb = m.icb_id.and_then(|i| icbs.get(&i));
-                let q = &version.questionnaire;
-                for d in &q.domains {
-                    let explained = report.domains.iter().find(|x| x.key == d.key);
-                    for question in &d.questions {
-                        let c = explained
-                            .and_then(|e| e.explanation.iter().find(|c| c.key == question.key));
-                        let raw = snapshot.get(&question.key);
-                        let answer = raw
-                            .and_then(|v| domain_answers::parse_value(question, v).ok().flatten());
-                        let mut row = assessment_cells(m, icb, &version, false);
+    }
+    let detail = match kind {
+        ExportKind::Scores => Detail::Scores {
+            scores: domain_scores_of_sets(conn, &set_ids)?,
+            review: crate::services::review::PageStates::load(conn, &ids)?,
+        },
+        ExportKind::Answers => Detail::Answers {
+            stored: stored_sets(conn, &set_ids)?,
+            evidence: evidence_of(conn, &ids)?,
+        },
+    };
+    Ok(ExportPage {
+        members,
+        icbs,
+        versions: page_versions,
+        detail,
+    })
+}
+
+impl ExportPage {
+    /// The page's export rows.
+    pub fn rows(&self) -> Result<Vec<Vec<Cell>>, AppError> {
+        let mut out = Vec::new();
+        let version_of = |m: &Member| {
+            self.versions.get(&m.version_id).cloned().ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "question set {} of assessment {} was not read",
+                    m.version_id,
+                    m.assessment_id
+                ))
+            })
+        };
+        match &self.detail {
+            Detail::Scores { scores, review } => {
+                for m in &self.members {
+                    let Some(set) = m.score_set_id else { continue };
+                    let version = version_of(m)?;
+                    let icb = m.icb_id.and_then(|i| self.icbs.get(&i));
+                    let stored = scores.get(&set).map(Vec::as_slice).unwrap_or_default();
+                    let review_state = review.assessment(
+                        m.assessment_id,
+                        version.questionnaire.domains.iter().map(|d| d.key.as_str()),
+                    );
+                    for d in &version.questionnaire.domains {
+                        let found = stored.iter().find(|(k, ..)| *k == d.key);
+                        let mut row = assessment_cells(m, icb, &version, true);
                         row.extend([
+                            m.submitted_at.map_or(Cell::Null, Cell::Time),
+                            Cell::Bool(m.late),
                             Cell::Text(d.key.clone()),
-                            Cell::Text(question.key.clone()),
-                            Cell::Text(question.kind.type_name().to_string()),
-                            raw.map_or(Cell::Null, answer_cell),
-                            answer
-                                .as_ref()
-                                .map_or(Cell::Null, |a| Cell::Text(describe_answer(question, a))),
-                            Cell::Bool(matches!(answer, Some(Answer::Na))),
-                            Cell::opt_num(c.and_then(|c| c.raw)),
-                            Cell::opt_num(c.and_then(|c| c.normalised)),
-                            Cell::Num(question.weight),
-                            Cell::Bool(c.is_some_and(|c| c.counted)),
-                            c.map_or(Cell::Null, |c| Cell::Text(c.reason.as_str().to_string())),
+                            Cell::Text(d.title.clone()),
+                            Cell::opt_num(found.and_then(|f| f.1)),
+                            Cell::opt_text(found.and_then(|f| f.2.as_deref())),
+                            Cell::Int(found.map_or(0, |f| i64::from(f.3))),
+                            Cell::opt_num(m.overall),
+                            Cell::opt_text(m.overall_band.as_deref()),
+                            Cell::Text(scale_text(version.questionnaire.scale)),
+                            Cell::Text(review_state.as_str().to_string()),
+                            Cell::Text(
+                                review.section(m.assessment_id, &d.key).as_str().to_string(),
+                            ),
                         ]);
-                        let items = evidence
-                            .get(&(m.assessment_id, question.key.clone()))
-                            .map(Vec::as_slice)
-                            .unwrap_or_default();
-                        row.push(Cell::Int(items.len() as i64));
-                        row.push(if items.is_empty() {
-                            Cell::Null
-                        } else {
-                            Cell::Text(items.join("; "))
-                        });
                         out.push(row);
                     }
                 }
             }
+            Detail::Answers { stored, evidence } => {
+                for m in &self.members {
+                    let Some(set) = m.score_set_id else { continue };
+                    let Some((report, snapshot)) = stored.get(&set) else {
+                        continue;
+                    };
+                    let report = parse_report(report)?;
+                    let snapshot = parse_snapshot(snapshot)?;
+                    let version = version_of(m)?;
+                    let icb = m.icb_id.and_then(|i| self.icbs.get(&i));
+                    let q = &version.questionnaire;
+                    for d in &q.domains {
+                        let explained = report.domains.iter().find(|x| x.key == d.key);
+                        for question in &d.questions {
+                            let c = explained
+                                .and_then(|e| e.explanation.iter().find(|c| c.key == question.key));
+                            let raw = snapshot.get(&question.key);
+                            let answer = raw.and_then(|v| {
+                                domain_answers::parse_value(question, v).ok().flatten()
+                            });
+                            let mut row = assessment_cells(m, icb, &version, false);
+                            row.extend([
+                                Cell::Text(d.key.clone()),
+                                Cell::Text(question.key.clone()),
+                                Cell::Text(question.kind.type_name().to_string()),
+                                raw.map_or(Cell::Null, answer_cell),
+                                answer.as_ref().map_or(Cell::Null, |a| {
+                                    Cell::Text(describe_answer(question, a))
+                                }),
+                                Cell::Bool(matches!(answer, Some(Answer::Na))),
+                                Cell::opt_num(c.and_then(|c| c.raw)),
+                                Cell::opt_num(c.and_then(|c| c.normalised)),
+                                Cell::Num(question.weight),
+                                Cell::Bool(c.is_some_and(|c| c.counted)),
+                                c.map_or(Cell::Null, |c| Cell::Text(c.reason.as_str().to_string())),
+                            ]);
+                            let items = evidence
+                                .get(&(m.assessment_id, question.key.clone()))
+                                .map(Vec::as_slice)
+                                .unwrap_or_default();
+                            row.push(Cell::Int(items.len() as i64));
+                            row.push(if items.is_empty() {
+                                Cell::Null
+                            } else {
+                                Cell::Text(items.join("; "))
+                            });
+                            out.push(row);
+                        }
+                    }
+                }
+            }
         }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Each answer's evidence on these assessments, by (assessment, question), in the order
@@ -406,17 +468,17 @@ pub struct ExportCursor {
     pub versions: Versions,
 }
 
-/// The row source of every export: the rows of the next page of submitted assessments
-/// (matching the filters, within the scope, by id). The cursor moves on and says when the
-/// export is finished; a page may give no rows while more remain (the text and status
-/// filters apply after reading).
-pub fn next_rows(
+/// The row source of every export: the next page of submitted assessments (matching the
+/// filters, within the scope, by id), read; its rows come from [`ExportPage::rows`]. The
+/// cursor moves on and says when the export is finished; a page may give no rows while more
+/// remain (the text and status filters apply after reading).
+pub fn next_page(
     conn: &mut DbConnection,
     filters: &Filters,
     scope: &Scope,
     kind: ExportKind,
     cursor: &mut ExportCursor,
-) -> Result<Vec<Vec<Cell>>, AppError> {
+) -> Result<ExportPage, AppError> {
     let limit = kind.page_size();
     let (members, last) = load_members(
         conn,
@@ -430,10 +492,10 @@ pub fn next_rows(
         },
     )?;
     let read = members.len();
-    let rows = page_rows(conn, kind, &members, &mut cursor.versions)?;
+    let page = read_page(conn, kind, members, &mut cursor.versions)?;
     cursor.after_id = last.or(cursor.after_id);
     cursor.finished = (read as i64) < limit;
-    Ok(rows)
+    Ok(page)
 }
 
 /// What a finished export leaves to send.

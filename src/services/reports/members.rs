@@ -458,7 +458,7 @@ fn load(
 }
 
 /// A stored domain score: `domain key, score, band, questions counted`.
-type StoredDomain = (String, Option<f64>, Option<String>, i32);
+pub(super) type StoredDomain = (String, Option<f64>, Option<String>, i32);
 
 /// Current domain scores of the given score sets, by score set id.
 pub(super) fn domain_scores_of_sets(

@@ -72,8 +72,9 @@ mod year_on_year;
 
 pub use answer_text::describe_answer;
 pub use export::{
-    export_file_name, next_rows, Cell, ExportCursor, ExportFormat, ExportKind, ExportWriter,
-    Finished, ANSWERS_COLUMNS, SCORES_COLUMNS, UTF8_BOM, XLSX_MAX_ROWS, XLSX_MAX_TEXT,
+    export_file_name, next_page, Cell, ExportCursor, ExportFormat, ExportKind, ExportPage,
+    ExportWriter, Finished, ANSWERS_COLUMNS, SCORES_COLUMNS, UTF8_BOM, XLSX_MAX_ROWS,
+    XLSX_MAX_TEXT,
 };
 pub use filters::{
     parse_comparable, parse_group_by, parse_page, parse_sort, resolve_filters, CycleRef, Filters,
