@@ -1037,7 +1037,8 @@ async fn run_export(
     format: ExportFormat,
     tx: tokio::sync::mpsc::Sender<BodyChunk>,
 ) -> Result<(), AppError> {
-    let (writer, first) = web::block(move || reports::ExportWriter::start(kind, format)).await??;
+    let (mut writer, first) =
+        web::block(move || reports::ExportWriter::start(kind, format)).await??;
     if !send_all(&tx, first).await {
         return Ok(());
     }
@@ -1053,31 +1054,24 @@ async fn run_export(
             Ok((cursor, page))
         })
     };
-    let (mut cursor, first_page) = fetch(reports::ExportCursor::default()).await?;
+    let (cursor, first_page) = fetch(reports::ExportCursor::default()).await?;
+    // Where the next read starts; none once the last page has been read.
+    let mut next = (!cursor.finished).then_some(cursor);
     let mut to_build = Some(first_page);
     let mut to_write: Option<Vec<Vec<reports::Cell>>> = None;
-    let mut writer = Some(writer);
     while to_build.is_some() || to_write.is_some() {
-        let (page, rows) = (to_build.take(), to_write.take());
-        let read_more = !cursor.finished;
-        let next_cursor = std::mem::take(&mut cursor);
-        let idle_writer = &mut writer;
+        let (page, rows, from) = (to_build.take(), to_write.take(), next.take());
         let write = async move {
-            let Some(rows) = rows else {
-                return Ok::<_, AppError>(None);
-            };
-            let Some(mut w) = idle_writer.take() else {
-                return Err(AppError::Internal(anyhow::anyhow!(
-                    "the export's writer was lost part-way"
-                )));
-            };
-            let (w, bytes) = web::block(move || {
-                let bytes = w.rows(&rows)?;
-                Ok::<_, AppError>((w, bytes))
-            })
-            .await??;
-            *idle_writer = Some(w);
-            Ok(Some(bytes))
+            match rows {
+                Some(rows) => {
+                    web::block(move || {
+                        let bytes = writer.rows(&rows)?;
+                        Ok::<_, AppError>((writer, Some(bytes)))
+                    })
+                    .await?
+                }
+                None => Ok((writer, None)),
+            }
         };
         let build = async move {
             match page {
@@ -1086,21 +1080,18 @@ async fn run_export(
             }
         };
         let read = async {
-            if read_more {
-                Ok::<_, AppError>(Some(fetch(next_cursor).await?))
-            } else {
-                Ok(None)
+            match from {
+                Some(cursor) => Ok::<_, AppError>(Some(fetch(cursor).await?)),
+                None => Ok(None),
             }
         };
-        let (written, built, read) = futures_util::future::try_join3(write, build, read).await?;
+        let ((w, written), built, read) =
+            futures_util::future::try_join3(write, build, read).await?;
+        writer = w;
         to_write = built;
-        match read {
-            Some((c, page)) => {
-                cursor = c;
-                to_build = Some(page);
-            }
-            // Nothing more to read: keep the cursor's "finished".
-            None => cursor.finished = true,
+        if let Some((cursor, page)) = read {
+            next = (!cursor.finished).then_some(cursor);
+            to_build = Some(page);
         }
         if let Some(bytes) = written {
             if !send_all(&tx, bytes).await {
@@ -1108,11 +1099,6 @@ async fn run_export(
             }
         }
     }
-    let Some(writer) = writer else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "the export's writer was lost part-way"
-        )));
-    };
     match web::block(move || writer.finish()).await?? {
         reports::Finished::Bytes(bytes) => {
             send_all(&tx, bytes).await;
