@@ -974,7 +974,7 @@ pub async fn results(
                     let text = question.map_or(c.key.as_str(), |x| x.text.as_str());
                     // The answer behind the figures, in words, so a 0.50 can be understood.
                     let answer = question.and_then(|x| {
-                        let a = &loaded.answers.get(&c.key)?.answer;
+                        let a = &loaded.answers.get(c.key.as_str())?.answer;
                         Some(questions::answer_words(x, a))
                     });
                     json!({"text": text, "answer": answer, "counted": c.counted, "raw_score": c.raw.map(crate::domain::plain_number), "normalised": c.normalised.map(|n| scoring::round_display(n, 2)), "weight": c.weight, "reason": c.reason.describe()})

@@ -19,7 +19,7 @@ pub fn subset_score(
     let mut weighted = 0.0;
     let mut weights = 0.0;
     for c in contributions {
-        if !c.counted || !keys.contains(&c.key) {
+        if !c.counted || !keys.contains(c.key.as_str()) {
             continue;
         }
         let n = c.normalised?;

@@ -723,7 +723,7 @@ fn score_report(q: &Questionnaire, r: scoring::Assessment) -> ScoreReport {
                         text: q
                             .question(&c.key)
                             .map_or_else(String::new, |x| x.text.clone()),
-                        key: c.key,
+                        key: c.key.into_string(),
                         raw: c.raw,
                         normalised: c.normalised,
                         weight: c.weight,
