@@ -18,6 +18,7 @@ mod authorisation;
 mod cli;
 mod cycle_closing;
 mod evidence;
+mod export_pages;
 mod foundation;
 mod integrity;
 mod layering;
