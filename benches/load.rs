@@ -38,8 +38,9 @@ struct Options {
     json: Option<String>,
     /// One group of phases only: `autosave` (autosave, domain page, submit), `capacity` (the
     /// autosave at full rate alone, which changes nothing else, so it can be repeated on one
-    /// seed to compare two builds) or `reports` (report pages and exports); every phase when
-    /// not given.
+    /// seed to compare two builds), `paced` (the paced autosave alone, at `--paced-rate`,
+    /// repeatable likewise) or `reports` (report pages and exports); every phase when not
+    /// given.
     only: Option<String>,
     /// The paced autosave's rate (saves per second); half of the measured capacity when not
     /// given. The harness gives the SQLite run PostgreSQL's, so both are timed under the same
@@ -473,21 +474,32 @@ async fn main() -> Result<(), Error> {
             .map(|k| format!("contributor{}@bench.dma.example", 10 * (k / 2) + 6 + k % 2))
             .collect();
         let people = sign_in_all(&base, contributors).await?;
+        let paced_only = o.only.as_deref() == Some("paced");
+        if paced_only && o.paced_rate.is_none() {
+            return Err("--only paced needs --paced-rate".into());
+        }
         let approvers: Vec<String> = (0..o.submissions)
             .map(|k| format!("approver{}@bench.dma.example", 10 * (k / 2) + 4 + k % 2))
             .collect();
-        let approvers = sign_in_all(&base, approvers).await?;
+        let approvers = if paced_only {
+            Vec::new()
+        } else {
+            sign_in_all(&base, approvers).await?
+        };
 
-        set_phase("autosave");
-        let capacity = autosave(&base, &people, Duration::from_secs(3), o.seconds, None).await;
-        // Then the same people at half that rate: the latency someone sees on a busy day that is
-        // not the service's limit.
-        let half = o
-            .paced_rate
-            .unwrap_or_else(|| capacity["per_second"].as_f64().unwrap_or(0.0) / 2.0);
-        results.insert("1_autosave", capacity);
-        if o.only.as_deref() == Some("capacity") {
-            return finish(&o, results, &peaks);
+        let mut half = o.paced_rate.unwrap_or(0.0);
+        if !paced_only {
+            set_phase("autosave");
+            let capacity = autosave(&base, &people, Duration::from_secs(3), o.seconds, None).await;
+            // Then the same people at half that rate: the latency someone sees on a busy day
+            // that is not the service's limit.
+            if o.paced_rate.is_none() {
+                half = capacity["per_second"].as_f64().unwrap_or(0.0) / 2.0;
+            }
+            results.insert("1_autosave", capacity);
+            if o.only.as_deref() == Some("capacity") {
+                return finish(&o, results, &peaks);
+            }
         }
         if half > 0.0 {
             set_phase("autosave at half capacity");
@@ -502,6 +514,9 @@ async fn main() -> Result<(), Error> {
             .await;
             paced["offered_per_second"] = json!(half);
             results.insert("1_autosave_half_capacity", paced);
+        }
+        if paced_only {
+            return finish(&o, results, &peaks);
         }
 
         set_phase("domain page");
