@@ -6,6 +6,7 @@
 //! Every unit of work runs on the blocking pool ([`Db::read`], [`Db::write`]) because diesel is
 //! synchronous; `pool.get()` happens there too, so a slow pool never stalls the async workers.
 
+pub mod checkpoint;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -180,14 +181,19 @@ fn configure(conn: &mut DbConnection, access: Access) -> diesel::QueryResult<()>
         // writer (such as a CLI command beside the server) wait instead of failing.
         // `synchronous = FULL` makes each commit durable before it is acknowledged: in WAL,
         // NORMAL can lose the last acknowledged commits on power loss (its cost, measured, is
-        // in BENCHMARKS.md).
+        // in BENCHMARKS.md). A writer checkpoints only when the log is large: the server
+        // checkpoints from a thread of its own (`checkpoint`).
         DbConnection::Sqlite(c) => {
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
             )?;
-            if access == Access::ReadOnly {
-                c.batch_execute("PRAGMA query_only = ON")?;
+            match access {
+                Access::ReadOnly => c.batch_execute("PRAGMA query_only = ON")?,
+                Access::ReadWrite => c.batch_execute(&format!(
+                    "PRAGMA wal_autocheckpoint = {}",
+                    checkpoint::WRITER_AUTOCHECKPOINT
+                ))?,
             }
             Ok(())
         }
@@ -510,6 +516,18 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On SQLite, start copying the write-ahead log back into the database file from a thread
+    /// of its own, so no commit behind the writer lock does it ([`checkpoint`]); `None` on
+    /// PostgreSQL. The server holds the handle: dropping it stops the thread.
+    pub fn spawn_checkpointer(&self) -> Result<Option<checkpoint::Checkpointer>, AppError> {
+        match self.backend {
+            Backend::Sqlite => checkpoint::spawn(self.url.clone()).map(Some).map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("cannot start the checkpointer: {e}"))
+            }),
+            Backend::Postgres => Ok(None),
+        }
     }
 
     /// Run read-only work on the blocking pool. On SQLite the connection is `query_only`: a

@@ -73,6 +73,8 @@ pub struct Application {
     scheduler: tokio::task::JoinHandle<()>,
     /// The metrics server's port and handle, when `DMA_METRICS_BIND` is set.
     metrics: Option<(u16, actix_web::dev::ServerHandle)>,
+    /// SQLite's checkpoints, off the write path (`db::checkpoint`); stops when dropped.
+    _checkpointer: Option<crate::db::checkpoint::Checkpointer>,
 }
 
 /// Response headers on every response: a strict content security policy (no inline script or
@@ -451,6 +453,7 @@ impl Application {
         let blocking_threads = (settings.db_pool_size as usize)
             .div_ceil(workers.max(1))
             .max(2);
+        let checkpointer = db.spawn_checkpointer()?;
         let mail_worker = crate::services::mail::spawn_worker(db.clone(), settings.mail.clone())?;
         let scheduler = crate::services::notifications::spawn_scheduler(
             db.clone(),
@@ -514,6 +517,7 @@ impl Application {
             mail_worker,
             scheduler,
             metrics,
+            _checkpointer: checkpointer,
         })
     }
 

@@ -212,3 +212,70 @@ async fn an_abandoned_read_never_starts_and_a_running_one_is_cancelled() {
         }
     }
 }
+
+/// Audit rows in the SQLite file itself, ignoring the write-ahead log: what has been
+/// checkpointed. None while the table itself is only in the log (the migrations' commits
+/// are not checkpointed either).
+fn checkpointed_audit_rows(path: &std::path::Path) -> Option<i64> {
+    let mut file = SqliteConnection::establish(&format!("file:{}?immutable=1", path.display()))
+        .expect("open the database file alone");
+    audit_log::table.count().get_result(&mut file).ok()
+}
+
+/// On SQLite a commit no longer copies the log back into the database file (that held every
+/// queued save behind it); the server's checkpointer does, from a thread of its own.
+#[tokio::test]
+async fn sqlite_checkpoints_off_the_write_path() {
+    let test_db = TestDb::new(dma::db::Backend::Sqlite);
+    let dma::db::DatabaseUrl::Sqlite(path) = test_db.url.clone() else {
+        unreachable!()
+    };
+    let db = dma::db::Db::open(&test_db.url, 2).await.unwrap();
+    let insert = |n: usize| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| {
+                for i in 0..n {
+                    let mut entry = dma::services::audit::Entry::new("test.checkpoint", "test", i);
+                    entry.after = Some(serde_json::json!({ "padding": "x".repeat(1_000) }));
+                    dma::services::audit::record(
+                        conn,
+                        &dma::services::audit::Actor::system("test"),
+                        entry,
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Commits of some 2,000 pages (8,000 rows of over 1 KB): over SQLite's default threshold
+    // (1,000), under the writer's. Nothing reaches the file until the checkpointer runs.
+    let before = checkpointed_audit_rows(&path);
+    for _ in 0..40 {
+        insert(200).await;
+    }
+    assert_eq!(
+        checkpointed_audit_rows(&path),
+        before,
+        "a commit checkpointed the log"
+    );
+
+    let checkpointer = db.spawn_checkpointer().unwrap().expect("SQLite has one");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let expected = Some(before.unwrap_or(0) + 8_000);
+    while checkpointed_audit_rows(&path) != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the checkpointer did not copy the log back"
+        );
+        tokio::time::sleep(dma::db::checkpoint::INTERVAL).await;
+    }
+    // Stopped with its handle: later commits stay in the log.
+    drop(checkpointer);
+    tokio::time::sleep(3 * dma::db::checkpoint::INTERVAL).await;
+    insert(10).await;
+    tokio::time::sleep(3 * dma::db::checkpoint::INTERVAL).await;
+    assert_eq!(checkpointed_audit_rows(&path), expected);
+}
