@@ -105,19 +105,27 @@ pub fn retry_delay(attempts: i32) -> Duration {
     FIRST_RETRY.saturating_mul(1u32 << exponent).min(MAX_RETRY)
 }
 
+/// The condition of the partial index `email_outbox_open`, as its migration writes it.
+const OPEN_MESSAGES: &str = "email_outbox.status IN ('queued', 'sending')";
+
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Rows a worker may take at `now`: queued and due, or stuck in `sending` after their lease.
+/// The first condition, in literal SQL, is the partial index `email_outbox_open`'s (its
+/// migration says why): a planner uses a partial index only when the query's condition
+/// matches it as written, which bound values cannot show.
 macro_rules! claimable {
     ($now:expr) => {
-        email_outbox::status
-            .eq(STATUS_QUEUED)
-            .and(email_outbox::next_attempt_at.le($now))
-            .or(email_outbox::status
-                .eq(STATUS_SENDING)
-                .and(email_outbox::locked_until.lt($now)))
+        diesel::dsl::sql::<diesel::sql_types::Bool>(OPEN_MESSAGES).and(
+            email_outbox::status
+                .eq(STATUS_QUEUED)
+                .and(email_outbox::next_attempt_at.le($now))
+                .or(email_outbox::status
+                    .eq(STATUS_SENDING)
+                    .and(email_outbox::locked_until.lt($now))),
+        )
     };
 }
 
