@@ -11,8 +11,7 @@
 //! from a thread of its own, on a connection of its own, every [`INTERVAL`]. A `PASSIVE`
 //! checkpoint takes no lock a writer or reader waits for: commits carry on while it copies.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use diesel::sql_types::Integer;
@@ -45,49 +44,69 @@ pub fn passive(conn: &mut DbConnection) -> diesel::QueryResult<Checkpointed> {
     diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)
 }
 
-/// The running checkpointer; it stops when this is dropped (with the server).
+/// The running checkpointer. Dropping it (with the server) wakes the thread, which stops, and
+/// waits for it, so its connection is closed before the process exits (the last connection
+/// to close removes the log, which `dma restore` looks for).
 #[derive(Debug)]
 pub struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        // Closing the channel wakes the thread at once.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::warn!("the checkpointer thread panicked");
+            }
+        }
     }
 }
 
 /// Start checkpointing the SQLite database at `url` every [`INTERVAL`] on a thread of its
-/// own. A failure (the file gone, a full disk) is logged and tried again next time; until one
-/// succeeds the writer's own threshold bounds the log.
+/// own. A failure (the file gone, a full disk) is logged once, then tried again each time
+/// until it succeeds; until then the writer's own threshold bounds the log.
 pub(super) fn spawn(url: DatabaseUrl) -> Result<Checkpointer, std::io::Error> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = stop.clone();
-    std::thread::Builder::new()
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             let mut conn: Option<DbConnection> = None;
-            while !stopped.load(Ordering::Relaxed) {
-                std::thread::sleep(INTERVAL);
-                if conn.is_none() {
-                    match open(&url, Access::ReadWrite) {
-                        Ok(c) => conn = Some(c),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "checkpointer cannot open the database");
-                            continue;
+            let mut failing = false;
+            // Woken by the interval, or by the channel closing (stop).
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                let outcome = match conn.as_mut() {
+                    Some(c) => passive(c).map_err(|e| e.to_string()),
+                    None => open(&url, Access::ReadWrite)
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut c| {
+                            let done = passive(&mut c).map_err(|e| e.to_string());
+                            conn = Some(c);
+                            done
+                        }),
+                };
+                match outcome {
+                    Ok(done) => {
+                        if failing {
+                            tracing::info!("checkpoints resumed");
+                            failing = false;
                         }
+                        tracing::trace!(?done, "checkpoint");
                     }
-                }
-                if let Some(c) = conn.as_mut() {
-                    match passive(c) {
-                        Ok(done) => tracing::trace!(?done, "checkpoint"),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "checkpoint failed; trying again");
-                            conn = None;
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(%error, "checkpoint failed; trying again every 200 ms");
+                            failing = true;
                         }
+                        conn = None;
                     }
                 }
             }
         })?;
-    Ok(Checkpointer { stop })
+    Ok(Checkpointer {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
 }

@@ -272,9 +272,8 @@ async fn sqlite_checkpoints_off_the_write_path() {
         );
         tokio::time::sleep(dma::db::checkpoint::INTERVAL).await;
     }
-    // Stopped with its handle: later commits stay in the log.
+    // Stopped with its handle (which waits for the thread): later commits stay in the log.
     drop(checkpointer);
-    tokio::time::sleep(3 * dma::db::checkpoint::INTERVAL).await;
     insert(10).await;
     tokio::time::sleep(3 * dma::db::checkpoint::INTERVAL).await;
     assert_eq!(checkpointed_audit_rows(&path), expected);

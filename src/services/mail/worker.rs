@@ -557,6 +557,24 @@ pub async fn send_pending_command(
 mod tests {
     use super::*;
 
+    /// The claim's literal condition names the open statuses, and is the partial index's own
+    /// on both backends (a planner uses the index only when they match).
+    #[test]
+    fn the_claim_names_the_open_index_condition() {
+        let open = format!("status IN ('{STATUS_QUEUED}', '{STATUS_SENDING}')");
+        assert_eq!(OPEN_MESSAGES, format!("email_outbox.{open}"));
+        for migration in [
+            include_str!(
+                "../../../migrations/sqlite/2026-12-04-200000_outbox_open_messages/up.sql"
+            ),
+            include_str!(
+                "../../../migrations/postgres/2026-12-04-200000_outbox_open_messages/up.sql"
+            ),
+        ] {
+            assert!(migration.contains(&format!("WHERE {open};")), "{migration}");
+        }
+    }
+
     fn settings() -> MailSettings {
         MailSettings {
             smtp: None,
