@@ -40,7 +40,7 @@ pub struct Checkpointed {
 }
 
 /// Copy what the log holds back into the database file, without waiting for anyone.
-pub fn passive(conn: &mut DbConnection) -> diesel::QueryResult<Checkpointed> {
+fn passive(conn: &mut DbConnection) -> diesel::QueryResult<Checkpointed> {
     diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)
 }
 
@@ -77,16 +77,16 @@ pub(super) fn spawn(url: DatabaseUrl) -> Result<Checkpointer, std::io::Error> {
             let mut failing = false;
             // Woken by the interval, or by the channel closing (stop).
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-                let outcome = match conn.as_mut() {
-                    Some(c) => passive(c).map_err(|e| e.to_string()),
-                    None => open(&url, Access::ReadWrite)
-                        .map_err(|e| e.to_string())
-                        .and_then(|mut c| {
-                            let done = passive(&mut c).map_err(|e| e.to_string());
-                            conn = Some(c);
-                            done
-                        }),
-                };
+                // A connection kept from last time, or a new one; kept only if it worked.
+                let outcome = match conn.take() {
+                    Some(c) => Ok(c),
+                    None => open(&url, Access::ReadWrite).map_err(|e| e.to_string()),
+                }
+                .and_then(|mut c| {
+                    let done = passive(&mut c).map_err(|e| e.to_string())?;
+                    conn = Some(c);
+                    Ok(done)
+                });
                 match outcome {
                     Ok(done) => {
                         if failing {
@@ -97,10 +97,9 @@ pub(super) fn spawn(url: DatabaseUrl) -> Result<Checkpointer, std::io::Error> {
                     }
                     Err(error) => {
                         if !failing {
-                            tracing::warn!(%error, "checkpoint failed; trying again every 200 ms");
+                            tracing::warn!(%error, every = ?INTERVAL, "checkpoint failed; trying again");
                             failing = true;
                         }
-                        conn = None;
                     }
                 }
             }
